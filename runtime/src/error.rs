@@ -1,0 +1,301 @@
+//! The one error type of backrest.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+
+/// How much of an error response's body an [`Error`] keeps, in bytes.
+pub const MAX_ERROR_BODY: usize = 8 * 1024;
+
+/// The error of every backrest operation.
+///
+/// It is cheap to clone (one pointer), so one failed request can be handed to
+/// every caller that shared it, and it is `Send + Sync + 'static`. Its
+/// [`Display`](fmt::Display) names the method, the URL and the cause, e.g.
+/// `GET http://api.test/v1/users/7: server answered 404 Not Found: no such user`.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    request: Option<(Method, String)>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// The client could not be built: an invalid base URL, header or option.
+    Builder(String),
+    /// The request could not be sent or its response read.
+    Transport { timeout: bool, connect: bool },
+    /// The server answered with a status other than 2xx.
+    Status { status: StatusCode, body: String },
+    /// A 2xx body did not decode as the expected type.
+    Decode { type_name: &'static str },
+    /// A value could not be encoded as JSON.
+    Encode { type_name: &'static str },
+    /// The work producing a shared result panicked; this caller gets an error
+    /// instead of waiting forever.
+    Panicked,
+    /// A broken invariant of backrest itself, reported rather than panicked.
+    Internal(&'static str),
+}
+
+impl Error {
+    fn new(kind: Kind) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                request: None,
+                source: None,
+            }),
+        }
+    }
+
+    fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.source = Some(Arc::new(source));
+        }
+        self
+    }
+
+    fn with_request(mut self, method: &Method, url: &str) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.request = Some((method.clone(), url.to_owned()));
+        }
+        self
+    }
+
+    pub(crate) fn builder(message: impl Into<String>) -> Self {
+        Error::new(Kind::Builder(message.into()))
+    }
+
+    pub(crate) fn builder_with(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Error::builder(message).with_source(source)
+    }
+
+    pub(crate) fn transport(method: &Method, url: &str, source: reqwest::Error) -> Self {
+        let kind = Kind::Transport {
+            timeout: source.is_timeout(),
+            connect: source.is_connect(),
+        };
+        // reqwest's own message repeats the URL; keep its cause chain only.
+        Error::new(kind)
+            .with_request(method, url)
+            .with_source(source.without_url())
+    }
+
+    pub(crate) fn from_status(
+        method: &Method,
+        url: &str,
+        status: StatusCode,
+        body: String,
+    ) -> Self {
+        Error::new(Kind::Status { status, body }).with_request(method, url)
+    }
+
+    pub(crate) fn decode<T>(method: &Method, url: &str, source: serde_json::Error) -> Self {
+        Error::new(Kind::Decode {
+            type_name: std::any::type_name::<T>(),
+        })
+        .with_request(method, url)
+        .with_source(source)
+    }
+
+    pub(crate) fn encode<T: ?Sized>(method: &Method, url: &str, source: serde_json::Error) -> Self {
+        Error::new(Kind::Encode {
+            type_name: std::any::type_name::<T>(),
+        })
+        .with_request(method, url)
+        .with_source(source)
+    }
+
+    pub(crate) fn panicked() -> Self {
+        Error::new(Kind::Panicked)
+    }
+
+    pub(crate) fn internal(message: &'static str) -> Self {
+        Error::new(Kind::Internal(message))
+    }
+
+    /// The status of the server's answer, for [status errors](Error::is_status).
+    ///
+    /// ```
+    /// # fn check(err: backrest::Error) {
+    /// if err.status() == Some(backrest::StatusCode::NOT_FOUND) { /* ... */ }
+    /// # }
+    /// ```
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.inner.kind {
+            Kind::Status { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    /// The text of the server's answer for [status errors](Error::is_status),
+    /// cut to at most [`MAX_ERROR_BODY`] bytes.
+    pub fn body(&self) -> Option<&str> {
+        match &self.inner.kind {
+            Kind::Status { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The method of the request that failed, if a request was involved.
+    pub fn method(&self) -> Option<&Method> {
+        self.inner.request.as_ref().map(|(method, _)| method)
+    }
+
+    /// The URL of the request that failed, if a request was involved.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.request.as_ref().map(|(_, url)| url.as_str())
+    }
+
+    /// Whether the server answered with a status other than 2xx.
+    pub fn is_status(&self) -> bool {
+        matches!(self.inner.kind, Kind::Status { .. })
+    }
+
+    /// Whether a 2xx body did not decode as the expected type.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.inner.kind, Kind::Decode { .. })
+    }
+
+    /// Whether the request timed out (see
+    /// [`ClientBuilder::timeout`](crate::ClientBuilder::timeout)).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::Transport { timeout: true, .. })
+    }
+
+    /// Whether the connection to the server could not be made (refused,
+    /// unreachable, DNS).
+    pub fn is_connect(&self) -> bool {
+        matches!(self.inner.kind, Kind::Transport { connect: true, .. })
+    }
+
+    /// Whether the client could not be built (an invalid base URL, header or
+    /// option).
+    pub fn is_builder(&self) -> bool {
+        matches!(self.inner.kind, Kind::Builder(_))
+    }
+
+    /// Whether the request failed in transport: connection, timeout, I/O.
+    pub fn is_request(&self) -> bool {
+        matches!(self.inner.kind, Kind::Transport { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((method, url)) = &self.inner.request {
+            write!(f, "{method} {url}: ")?;
+        }
+        match &self.inner.kind {
+            Kind::Builder(message) => f.write_str(message)?,
+            Kind::Transport { timeout: true, .. } => f.write_str("request timed out")?,
+            Kind::Transport { connect: true, .. } => f.write_str("could not connect")?,
+            Kind::Transport { .. } => f.write_str("request failed")?,
+            Kind::Status { status, body } => {
+                write!(f, "server answered {status}")?;
+                let excerpt = body.trim();
+                if !excerpt.is_empty() {
+                    let cut = floor_char_boundary(excerpt, 200);
+                    let more = if cut < excerpt.len() { "…" } else { "" };
+                    write!(f, ": {}{more}", &excerpt[..cut])?;
+                }
+            }
+            Kind::Decode { type_name } => {
+                write!(f, "response body is not a valid `{type_name}`")?;
+            }
+            Kind::Encode { type_name } => write!(f, "could not encode `{type_name}` as JSON")?,
+            Kind::Panicked => f.write_str("the shared request panicked in another caller")?,
+            Kind::Internal(message) => write!(f, "internal error in backrest: {message}")?,
+        }
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+            let mut next = source.source();
+            while let Some(cause) = next {
+                write!(f, ": {cause}")?;
+                next = cause.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("backrest::Error");
+        d.field("kind", &self.inner.kind);
+        if let Some((method, url)) = &self.inner.request {
+            d.field("method", method).field("url", url);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+/// The largest index `<= max` that is a char boundary of `s`.
+pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_clone_and_one_pointer_wide() {
+        fn assert_traits<T: Clone + Send + Sync + StdError + 'static>() {}
+        assert_traits::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn status_error_names_method_url_and_status() {
+        let err = Error::from_status(
+            &Method::GET,
+            "http://h/api/users/7",
+            StatusCode::NOT_FOUND,
+            "no such user".into(),
+        );
+        assert_eq!(
+            err.to_string(),
+            "GET http://h/api/users/7: server answered 404 Not Found: no such user"
+        );
+        assert!(err.is_status());
+        assert!(!err.is_decode() && !err.is_timeout() && !err.is_connect());
+        assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+        assert_eq!(err.body(), Some("no such user"));
+    }
+
+    #[test]
+    fn floor_char_boundary_never_splits_a_char() {
+        assert_eq!(floor_char_boundary("héllo", 2), 1);
+        assert_eq!(floor_char_boundary("abc", 10), 3);
+    }
+}

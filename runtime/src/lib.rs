@@ -1,0 +1,42 @@
+//! The runtime of [backrest](https://docs.rs/backrest): the [`Client`], the
+//! single-flight cache, all-or-fail aggregation and the [`Model`] trait that
+//! `#[derive(Model)]` implements.
+//!
+//! Depend on `backrest`, which re-exports all of this with the derive; this
+//! crate is what the generated code calls.
+
+mod batch;
+mod cache;
+mod client;
+mod error;
+mod fetch;
+mod http;
+mod model;
+mod ops;
+mod path;
+mod save_all;
+
+pub use batch::{BatchError, all_or_fail};
+pub use client::{Client, ClientBuilder, DEFAULT_SAVE_ALL_CONCURRENCY};
+pub use error::{Error, MAX_ERROR_BODY};
+pub use fetch::Fetch;
+pub use model::Model;
+pub use path::{PathParam, push_param};
+pub use reqwest::{Method, StatusCode};
+pub use save_all::SaveAllError;
+
+/// What generated code names, by absolute path, so that user types called
+/// `Result` or `Option` cannot capture it. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{Client, Error, Fetch, Model, SaveAllError, push_param};
+    pub use std::clone::Clone;
+    pub use std::future::Future;
+    pub use std::iter::IntoIterator;
+    pub use std::marker::Send;
+    pub use std::option::Option;
+    pub use std::result::Result;
+    pub use std::string::String;
+    pub use std::sync::Arc;
+    pub use std::vec::Vec;
+}

@@ -1,0 +1,80 @@
+//! Putting values into URL paths.
+
+use std::fmt::{self, Display, Write as _};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Everything but RFC 3986's unreserved characters is encoded, so a value
+/// always stays one path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A value that can stand in a path: an id or a parent resource's id.
+///
+/// Every [`Display`] type is one (integers, strings, UUIDs, ...); its text is
+/// percent-encoded as one segment by [`push_param`].
+pub trait PathParam: Display {}
+
+impl<T: Display + ?Sized> PathParam for T {}
+
+/// Appends `value` to `path` as one percent-encoded segment.
+///
+/// `a/b c` becomes `a%2Fb%20c`; `.` and `..` are encoded too, so that no value
+/// can move the request to another resource.
+///
+/// ```
+/// let mut path = String::from("/users/");
+/// backrest::push_param(&mut path, &"a/b c");
+/// assert_eq!(path, "/users/a%2Fb%20c");
+/// ```
+pub fn push_param<T: PathParam + ?Sized>(path: &mut String, value: &T) {
+    let start = path.len();
+    // Writing into a String cannot fail unless `Display` itself does.
+    let _ = write!(Encoder(path), "{value}");
+    match &path[start..] {
+        "." => path.replace_range(start.., "%2E"),
+        ".." => path.replace_range(start.., "%2E%2E"),
+        _ => {}
+    }
+}
+
+struct Encoder<'a>(&'a mut String);
+
+impl fmt::Write for Encoder<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for piece in utf8_percent_encode(s, SEGMENT) {
+            self.0.push_str(piece);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_param;
+
+    fn encoded(value: &dyn std::fmt::Display) -> String {
+        let mut out = String::new();
+        push_param(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn h2_values_are_one_encoded_segment() {
+        assert_eq!(encoded(&"a/b c"), "a%2Fb%20c");
+        assert_eq!(encoded(&"?#%"), "%3F%23%25");
+        assert_eq!(encoded(&"é"), "%C3%A9");
+        assert_eq!(encoded(&"safe-._~1"), "safe-._~1");
+        assert_eq!(encoded(&42u64), "42");
+    }
+
+    #[test]
+    fn h2_dot_segments_cannot_escape() {
+        assert_eq!(encoded(&"."), "%2E");
+        assert_eq!(encoded(&".."), "%2E%2E");
+        assert_eq!(encoded(&"..."), "...");
+    }
+}
