@@ -215,14 +215,14 @@ impl Cache {
     /// Records a successful delete: the member is evicted (no load that
     /// started before now will be cached for it) and every collection of the
     /// type is invalidated.
-    pub(crate) fn destroyed(&self, key: Key) {
+    pub(crate) fn destroyed(&self, key: &Key) {
         let mut state = lock(&self.state);
         let number = state.next_number();
         state.collection_floors.insert(key.type_id, number);
-        if let Some(entry) = state.entries.get_mut(&key) {
+        if let Some(entry) = state.entries.get_mut(key) {
             entry.value = None;
             entry.floor = number;
-            state.tidy(&key);
+            state.tidy(key);
         }
     }
 
@@ -558,4 +558,88 @@ impl Drop for Waiter<'_> {
 /// and a poisoned lock must not turn into a panic of every later caller.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{pending, ready};
+    use std::pin::pin;
+
+    use super::*;
+
+    fn key(path: &str) -> Key {
+        Key::new(TypeId::of::<u32>(), Kind::Member, path.to_owned())
+    }
+
+    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn waiter(lookup: Lookup<'_>) -> Waiter<'_> {
+        match lookup {
+            Lookup::Wait(waiter) => waiter,
+            Lookup::Hit(_) => panic!("expected a load"),
+        }
+    }
+
+    #[test]
+    fn an_abandoned_load_leaves_no_entry_behind() {
+        let cache = Cache::default();
+        let mut first = Box::pin(waiter(cache.get(key("/a"), false, |_| Box::pin(pending()))));
+        assert!(poll_once(first.as_mut()).is_pending());
+        let mut second = Box::pin(waiter(cache.get(key("/a"), false, |_| {
+            panic!("a plain get joins the load in flight")
+        })));
+        assert!(poll_once(second.as_mut()).is_pending());
+        assert_eq!(cache.entry_count(), 1);
+        drop(first);
+        assert_eq!(cache.entry_count(), 1, "the second waiter still needs it");
+        drop(second);
+        assert_eq!(cache.entry_count(), 0);
+    }
+
+    #[test]
+    fn a_failed_load_leaves_no_entry_and_a_success_stays() {
+        let cache = Cache::default();
+        let fail = waiter(cache.get(key("/a"), false, |_| {
+            Box::pin(ready(Err(Error::internal("test"))))
+        }));
+        assert!(matches!(poll_once(pin!(fail)), Poll::Ready(Err(_))));
+        assert_eq!(cache.entry_count(), 0);
+
+        let value: Value = Arc::new(5_u32);
+        let load = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value)))));
+        assert!(matches!(poll_once(pin!(load)), Poll::Ready(Ok(_))));
+        assert!(matches!(
+            cache.get(key("/a"), false, |_| panic!("cached")),
+            Lookup::Hit(_)
+        ));
+    }
+
+    #[test]
+    fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
+        let cache = Cache::default();
+        cache.saved(TypeId::of::<u32>(), Some((key("/a"), Arc::new(1_u32))));
+        assert_eq!(cache.entry_count(), 1);
+        cache.destroyed(&key("/a"));
+        assert_eq!(cache.entry_count(), 0);
+    }
+
+    #[test]
+    fn numbers_only_move_forward() {
+        let cache = Cache::default();
+        let mut old = pin!(waiter(cache.get(key("/a"), false, |_| Box::pin(pending()))));
+        assert!(poll_once(old.as_mut()).is_pending());
+        let new: Value = Arc::new(2_u32);
+        let reload = waiter(cache.get(key("/a"), true, |_| Box::pin(ready(Ok(new)))));
+        let Poll::Ready(Ok(got)) = poll_once(pin!(reload)) else {
+            panic!("the reload resolves at once");
+        };
+        assert_eq!(got.downcast_ref::<u32>(), Some(&2));
+        // The old load is still pending; the key serves the newer value.
+        let Lookup::Hit(hit) = cache.get(key("/a"), false, |_| panic!("cached")) else {
+            panic!("expected a hit");
+        };
+        assert_eq!(hit.downcast_ref::<u32>(), Some(&2));
+    }
 }

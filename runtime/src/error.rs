@@ -272,7 +272,7 @@ mod tests {
     fn error_is_send_sync_clone_and_one_pointer_wide() {
         fn assert_traits<T: Clone + Send + Sync + StdError + 'static>() {}
         assert_traits::<Error>();
-        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(size_of::<Error>(), size_of::<usize>());
     }
 
     #[test]

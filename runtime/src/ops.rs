@@ -125,6 +125,6 @@ pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), 
     client.http().delete(&path).await?;
     client
         .cache()
-        .destroyed(Key::new(TypeId::of::<M>(), Kind::Member, path));
+        .destroyed(&Key::new(TypeId::of::<M>(), Kind::Member, path));
     Ok(())
 }

@@ -63,6 +63,7 @@ pub struct Reply {
 
 impl Reply {
     /// A JSON reply.
+    #[allow(clippy::needless_pass_by_value, reason = "takes `json!(..)` inline")]
     pub fn json(status: u16, body: serde_json::Value) -> Reply {
         Reply {
             status,
@@ -161,6 +162,8 @@ struct Shared {
     handler: Mutex<Option<Handler>>,
     log: Mutex<Vec<Request>>,
     arrived: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     arrival: Notify,
     not_recording: AtomicBool,
 }
@@ -250,6 +253,12 @@ impl Server {
         self.shared.arrived.load(Ordering::SeqCst)
     }
 
+    /// The most requests that were ever being answered at once (arrived,
+    /// reply not yet sent): what a concurrency limit is measured by.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Waits until at least `n` requests have arrived (before their replies
     /// are sent): how a test knows a request is in flight.
     ///
@@ -329,8 +338,12 @@ async fn serve(shared: Arc<Shared>, request: HttpRequest<Body>) -> Response<Body
     if !shared.not_recording.load(Ordering::Relaxed) {
         lock(&shared.log).push(request);
     }
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     shared.arrived.fetch_add(1, Ordering::SeqCst);
     shared.arrival.notify_waiters();
+    // Counted out even if the client hangs up while the reply is held.
+    let _in_flight = InFlight(&shared.in_flight);
 
     if let Some(gate) = &reply.gate {
         gate.wait().await;
@@ -346,6 +359,31 @@ async fn serve(shared: Arc<Shared>, request: HttpRequest<Body>) -> Response<Body
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     response
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A base URL on 127.0.0.1 whose server accepts each connection and closes
+/// it at once, without answering.
+pub async fn hang_up_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    format!("http://{addr}")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

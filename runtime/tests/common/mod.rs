@@ -1,0 +1,157 @@
+//! Models implemented by hand, so that the runtime is tested on its own,
+//! without the derive.
+
+#![allow(dead_code, unreachable_pub)]
+
+use backrest_runtime::{Model, push_param};
+use serde::{Deserialize, Serialize};
+
+/// A top-level resource: `/users/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Option<u64>,
+    pub name: String,
+}
+
+impl User {
+    pub fn new(id: u64, name: &str) -> User {
+        User {
+            id: Some(id),
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn unsaved(name: &str) -> User {
+        User {
+            id: None,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Model for User {
+    type Id = u64;
+    type Params = ();
+
+    fn collection_path((): &()) -> String {
+        "/users".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// Another type on the same path: its cache entries are its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Admin {
+    pub id: Option<u64>,
+    pub name: String,
+}
+
+impl Model for Admin {
+    type Id = u64;
+    type Params = ();
+
+    fn collection_path((): &()) -> String {
+        "/users".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// A nested resource with string ids: `/orgs/{org}/repos/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repo {
+    pub id: Option<String>,
+    pub org: String,
+    pub name: String,
+}
+
+impl Model for Repo {
+    type Id = String;
+    type Params = (String,);
+
+    fn collection_path((org,): &(String,)) -> String {
+        let mut path = String::from("/orgs/");
+        push_param(&mut path, org);
+        path.push_str("/repos");
+        path
+    }
+
+    fn params(&self) -> (String,) {
+        (self.org.clone(),)
+    }
+
+    fn id(&self) -> Option<&String> {
+        self.id.as_ref()
+    }
+}
+
+/// A type whose every fetch is a reload (`#[model(reload)]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clock {
+    pub id: Option<u64>,
+    pub now: u64,
+}
+
+impl Model for Clock {
+    type Id = u64;
+    type Params = ();
+    const RELOAD: bool = true;
+
+    fn collection_path((): &()) -> String {
+        "/clocks".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// A type whose decoding panics on the name "boom": a panic inside a shared
+/// fetch must not leave the other callers hanging.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fragile {
+    pub id: Option<u64>,
+    pub name: String,
+}
+
+impl<'de> Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let user = User::deserialize(d)?;
+        assert!(user.name != "boom", "Fragile refuses to decode `boom`");
+        Ok(Fragile {
+            id: user.id,
+            name: user.name,
+        })
+    }
+}
+
+impl Model for Fragile {
+    type Id = u64;
+    type Params = ();
+
+    fn collection_path((): &()) -> String {
+        "/fragile".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// `{"id": id, "name": name}`.
+pub fn user_json(id: u64, name: &str) -> serde_json::Value {
+    serde_json::json!({ "id": id, "name": name })
+}
