@@ -155,3 +155,94 @@ where
         not_done,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn s4_runs_at_most_limit_at_once_and_keeps_input_order() {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let result = all_or_fail(0..50, 3, |n| {
+            let (running, peak) = (&running, &peak);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                for _ in 0..(n % 4) {
+                    tokio::task::yield_now().await;
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, (u32, ())>(n * 10)
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), (0..50).map(|n| n * 10).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn s5_the_first_failure_is_first_in_time_not_by_index() {
+        // Input n finishes after 20 - n ms; 3 and 7 fail, 7 first.
+        let err = all_or_fail(0..10_u64, 10, |n| async move {
+            tokio::time::sleep(Duration::from_millis(20 - n)).await;
+            if n == 3 || n == 7 { Err((n, n)) } else { Ok(n) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!((err.index, err.error), (7, 7));
+        // Everything had started: the others were let finish.
+        let done: Vec<usize> = err.done.iter().map(|(i, _)| *i).collect();
+        assert_eq!(done, [0, 1, 2, 4, 5, 6, 8, 9]);
+        assert_eq!(err.not_done, [(3, 3), (7, 7)]);
+    }
+
+    #[tokio::test]
+    async fn s5_nothing_starts_after_the_first_failure_and_nothing_is_lost() {
+        let started = AtomicUsize::new(0);
+        let err = all_or_fail(0..100_usize, 4, |n| {
+            let started = &started;
+            async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                if n == 10 { Err((n, "no")) } else { Ok(n) }
+            }
+        })
+        .await
+        .unwrap_err();
+        let started = started.load(Ordering::SeqCst);
+        assert_eq!(err.index, 10);
+        assert!(started <= 10 + 4, "{started} started");
+        let mut indexes: Vec<usize> = err.done.iter().map(|(i, _)| *i).collect();
+        indexes.extend(err.not_done.iter().map(|(i, _)| *i));
+        indexes.sort_unstable();
+        assert_eq!(
+            indexes,
+            (0..100).collect::<Vec<_>>(),
+            "every index exactly once"
+        );
+        assert!(
+            err.not_done.iter().all(|(i, input)| i == input),
+            "inputs handed back"
+        );
+        assert_eq!(
+            err.done.len() + 1,
+            started,
+            "every started call but the failure succeeded"
+        );
+    }
+
+    #[tokio::test]
+    async fn s6_empty_input_succeeds_without_a_call() {
+        let result = all_or_fail(Vec::<u8>::new(), 16, |_| async {
+            unreachable!("no input, no call");
+            #[allow(unreachable_code)]
+            Ok::<u8, (u8, ())>(0)
+        })
+        .await;
+        assert_eq!(result.unwrap(), Vec::<u8>::new());
+    }
+}
