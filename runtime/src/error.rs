@@ -117,6 +117,23 @@ impl Error {
         .with_source(source)
     }
 
+    pub(crate) fn invalid_path(
+        method: &Method,
+        url: &str,
+        path: &str,
+        source: Option<url::ParseError>,
+    ) -> Self {
+        let error = Error::new(Kind::Builder(format!(
+            "the path `{path}` cannot be sent as built: a value in it is `.` or `..`, \
+             which URLs resolve to another resource"
+        )))
+        .with_request(method, url);
+        match source {
+            Some(source) => error.with_source(source),
+            None => error,
+        }
+    }
+
     pub(crate) fn panicked() -> Self {
         Error::new(Kind::Panicked)
     }

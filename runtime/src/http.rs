@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{Method, Response, StatusCode, Url};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -20,6 +20,8 @@ pub(crate) struct Http {
     /// The base URL without a trailing slash, so that `base + "/users"` keeps
     /// the base's own path (H1).
     base: String,
+    /// The path of `base` ("" for `http://h`, "/api" for `http://h/api/`).
+    base_path: String,
     headers: HeaderMap,
     timeout: Option<Duration>,
 }
@@ -31,9 +33,14 @@ impl Http {
         headers: HeaderMap,
         timeout: Option<Duration>,
     ) -> Result<Self, Error> {
+        let base = normalize_base(base)?;
+        let base_path = Url::parse(&base)
+            .map(|url| url.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
         Ok(Http {
             client,
-            base: normalize_base(base)?,
+            base,
+            base_path,
             headers,
             timeout,
         })
@@ -51,22 +58,43 @@ impl Http {
         url
     }
 
-    fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
-        let mut request = self.client.request(method, url).header(ACCEPT, JSON);
+    /// The parsed URL of `path`, refused when parsing would not keep the
+    /// path as built: the URL standard resolves `.` and `..` segments, even
+    /// percent-encoded, so an id `..` would otherwise reach another resource.
+    fn parse(&self, method: &Method, url: &str, path: &str) -> Result<Url, Error> {
+        let parsed =
+            Url::parse(url).map_err(|e| Error::invalid_path(method, url, path, Some(e)))?;
+        let kept = parsed
+            .path()
+            .strip_prefix(self.base_path.as_str())
+            .is_some_and(|rest| rest == path);
+        if kept {
+            Ok(parsed)
+        } else {
+            Err(Error::invalid_path(method, url, path, None))
+        }
+    }
+
+    fn request(&self, method: &Method, url: &str, path: &str) -> Result<RequestBuilder, Error> {
+        let parsed = self.parse(method, url, path)?;
+        let mut request = self
+            .client
+            .request(method.clone(), parsed)
+            .header(ACCEPT, JSON);
         if !self.headers.is_empty() {
             request = request.headers(self.headers.clone());
         }
         if let Some(timeout) = self.timeout {
             request = request.timeout(timeout);
         }
-        request
+        Ok(request)
     }
 
     async fn send(
         &self,
         method: &Method,
         url: &str,
-        request: reqwest::RequestBuilder,
+        request: RequestBuilder,
     ) -> Result<Response, Error> {
         let response = request
             .send()
@@ -83,7 +111,7 @@ impl Http {
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         let method = Method::GET;
         let url = self.url(path);
-        let request = self.request(Method::GET, &url);
+        let request = self.request(&method, &url, path)?;
         let response = self.send(&method, &url, request).await?;
         let body = response
             .bytes()
@@ -103,7 +131,7 @@ impl Http {
         let url = self.url(path);
         let body = serde_json::to_vec(value).map_err(|e| Error::encode::<T>(&method, &url, e))?;
         let request = self
-            .request(method.clone(), &url)
+            .request(&method, &url, path)?
             .header(CONTENT_TYPE, JSON)
             .body(body);
         let response = self.send(&method, &url, request).await?;
@@ -126,7 +154,7 @@ impl Http {
     pub(crate) async fn delete(&self, path: &str) -> Result<(), Error> {
         let method = Method::DELETE;
         let url = self.url(path);
-        let request = self.request(Method::DELETE, &url);
+        let request = self.request(&method, &url, path)?;
         self.send(&method, &url, request).await.map(drop)
     }
 }

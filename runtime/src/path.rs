@@ -22,8 +22,10 @@ impl<T: Display + ?Sized> PathParam for T {}
 
 /// Appends `value` to `path` as one percent-encoded segment.
 ///
-/// `a/b c` becomes `a%2Fb%20c`; `.` and `..` are encoded too, so that no value
-/// can move the request to another resource.
+/// `a/b c` becomes `a%2Fb%20c`. A value `.` or `..` becomes `%2E` or
+/// `%2E%2E`; since URLs resolve those as dot segments all the same, a request
+/// whose path holds one is refused with an error before anything is sent, so
+/// that no value can move a request to another resource.
 ///
 /// ```
 /// let mut path = String::from("/users/");
