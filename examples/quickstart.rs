@@ -257,10 +257,11 @@ mod demo {
         (StatusCode::NOT_FOUND, "no such resource").into_response()
     }
 
-    fn valid(user: &Value) -> Result<(), Response> {
+    /// The demo's one rule: a user has a name. `None` when valid.
+    fn refusal(user: &Value) -> Option<Response> {
         match user.get("name").and_then(Value::as_str) {
-            Some(name) if !name.is_empty() => Ok(()),
-            _ => Err((StatusCode::UNPROCESSABLE_ENTITY, "name must not be empty").into_response()),
+            Some(name) if !name.is_empty() => None,
+            _ => Some((StatusCode::UNPROCESSABLE_ENTITY, "name must not be empty").into_response()),
         }
     }
 
@@ -276,7 +277,7 @@ mod demo {
     }
 
     async fn create_user(State(shared): State<Shared>, Json(mut user): Json<Value>) -> Response {
-        if let Err(refused) = valid(&user) {
+        if let Some(refused) = refusal(&user) {
             return refused;
         }
         let mut db = db(&shared);
@@ -292,7 +293,7 @@ mod demo {
         Path(id): Path<u64>,
         Json(mut user): Json<Value>,
     ) -> Response {
-        if let Err(refused) = valid(&user) {
+        if let Some(refused) = refusal(&user) {
             return refused;
         }
         let mut db = db(&shared);

@@ -31,7 +31,7 @@ pub use save_all::SaveAllError;
 pub mod __private {
     pub use crate::{Client, Error, Fetch, Model, SaveAllError, push_param};
     pub use std::clone::Clone;
-    pub use std::future::Future;
+    pub use std::future::{Future, pending};
     pub use std::iter::IntoIterator;
     pub use std::marker::Send;
     pub use std::option::Option;

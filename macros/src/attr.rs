@@ -1,0 +1,286 @@
+//! Reading `#[model(...)]` on the struct and on its fields.
+//!
+//! Every key is checked where it is written: an unknown, misplaced or
+//! repeated key is an error spanned on the key, recorded in the [`Ctxt`]
+//! without stopping, so that the keys after it are still read and every
+//! mistake is reported at once.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Ident, LitStr, Meta, Path, Token};
+
+use crate::ctxt::Ctxt;
+use crate::message;
+use crate::symbol::{CRATE, FIELD_KEYS, ID, MODEL, PATH, RELOAD, STRUCT_KEYS};
+
+/// `#[model(...)]` on the struct.
+pub(crate) struct Container {
+    /// `path = "..."`, as written, so that errors can point at it.
+    pub(crate) path: Option<LitStr>,
+    /// `reload`.
+    pub(crate) reload: bool,
+    /// `crate = "..."`, parsed.
+    pub(crate) krate: Option<Path>,
+    /// Whether something meant as `path` was written, even if rejected (a
+    /// bad value, a misspelled key): its error is enough, without "missing
+    /// path" too.
+    pub(crate) path_mentioned: bool,
+}
+
+/// `#[model(...)]` on a field.
+pub(crate) struct Field {
+    /// The `id` key, if written: errors about the id point at it.
+    pub(crate) id: Option<Path>,
+    /// Whether something meant as `id` was written, even if rejected.
+    pub(crate) id_mentioned: bool,
+}
+
+impl Container {
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+        let mut path = Attr::new(cx, PATH);
+        let mut reload = Attr::new(cx, RELOAD);
+        let mut krate = Attr::new(cx, CRATE);
+        let mut path_mentioned = false;
+
+        for attr in model_attrs(attrs) {
+            let listed = parse_keys(cx, attr, "path = \"/repos\"", |meta| {
+                if meta.path.is_ident(PATH) {
+                    path_mentioned = true;
+                    if let Some(value) = string_value(cx, &meta, "\"/repos\"")? {
+                        path.set(&meta.path, value);
+                    }
+                } else if meta.path.is_ident(RELOAD) {
+                    if flag(cx, &meta)? {
+                        reload.set(&meta.path, ());
+                    }
+                } else if meta.path.is_ident(CRATE) {
+                    if let Some(value) = string_value(cx, &meta, "\"::backrest\"")? {
+                        match value.parse_with(Path::parse_mod_style) {
+                            Ok(parsed) => krate.set(&meta.path, parsed),
+                            Err(_) => cx.error_spanned_by(
+                                &value,
+                                "`crate` must be the path to the backrest crate, \
+                                 such as `crate = \"::backrest\"`",
+                            ),
+                        }
+                    }
+                } else if meta.path.is_ident(ID) {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "`#[model(id)]` belongs on the field holding the id, not on the struct",
+                    );
+                    skip_value(&meta)?;
+                } else {
+                    let near = unknown_key(cx, &meta, "the struct", STRUCT_KEYS)?;
+                    path_mentioned |= near == Some(PATH);
+                }
+                Ok(())
+            });
+            path_mentioned |= !listed;
+        }
+
+        Container {
+            path: path.get(),
+            reload: reload.get().is_some(),
+            krate: krate.get(),
+            path_mentioned,
+        }
+    }
+
+    /// The path to the backrest crate in generated code: `crate = "..."` or
+    /// `::backrest`.
+    pub(crate) fn krate(&self) -> Path {
+        self.krate.clone().unwrap_or_else(|| {
+            let mut path = Path::from(Ident::new("backrest", Span::call_site()));
+            path.leading_colon = Some(Default::default());
+            path
+        })
+    }
+}
+
+impl Field {
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+        let mut id = Attr::new(cx, ID);
+        let mut id_mentioned = false;
+
+        for attr in model_attrs(attrs) {
+            let listed = parse_keys(cx, attr, "id", |meta| {
+                if meta.path.is_ident(ID) {
+                    id_mentioned = true;
+                    if flag(cx, &meta)? {
+                        id.set(&meta.path, meta.path.clone());
+                    }
+                } else if let Some(key) = STRUCT_KEYS.iter().find(|key| meta.path.is_ident(*key)) {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        format!("`{key}` belongs on the struct, not on a field"),
+                    );
+                    skip_value(&meta)?;
+                } else {
+                    let near = unknown_key(cx, &meta, "a field", FIELD_KEYS)?;
+                    id_mentioned |= near == Some(ID);
+                }
+                Ok(())
+            });
+            id_mentioned |= !listed;
+        }
+
+        Field {
+            id: id.get(),
+            id_mentioned,
+        }
+    }
+}
+
+/// A key's value, which may be given once.
+struct Attr<'c, T> {
+    cx: &'c Ctxt,
+    name: &'static str,
+    value: Option<T>,
+}
+
+impl<'c, T> Attr<'c, T> {
+    fn new(cx: &'c Ctxt, name: &'static str) -> Self {
+        Attr {
+            cx,
+            name,
+            value: None,
+        }
+    }
+
+    /// Keeps the first value; a second is an error spanned on its key.
+    fn set(&mut self, key: &Path, value: T) {
+        if self.value.is_some() {
+            let name = self.name;
+            self.cx.error_spanned_by(
+                key,
+                format!("duplicate `{name}` in `#[model(...)]`: remove this one"),
+            );
+        } else {
+            self.value = Some(value);
+        }
+    }
+
+    fn get(self) -> Option<T> {
+        self.value
+    }
+}
+
+fn model_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|attr| attr.path().is_ident(MODEL))
+}
+
+/// Runs `logic` on each key of `attr`, recording a syntax error rather than
+/// returning it. `false` if `attr` is not a list of keys at all, such as a
+/// bare `#[model]`.
+fn parse_keys(
+    cx: &Ctxt,
+    attr: &Attribute,
+    example: &str,
+    logic: impl FnMut(ParseNestedMeta<'_>) -> syn::Result<()>,
+) -> bool {
+    if !matches!(attr.meta, Meta::List(_)) {
+        cx.error_spanned_by(
+            &attr.meta,
+            format!(
+                "write the keys of `#[model(...)]` in parentheses, as in `#[model({example})]`"
+            ),
+        );
+        return false;
+    }
+    if let Err(error) = attr.parse_nested_meta(logic) {
+        cx.syn_error(error);
+    }
+    true
+}
+
+/// `key = "string"`: the string, or `None` after recording why there is none.
+fn string_value(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    example: &str,
+) -> syn::Result<Option<LitStr>> {
+    let key = display_path(&meta.path);
+    if !meta.input.peek(Token![=]) {
+        cx.error_spanned_by(&meta.path, format!("expected `{key} = {example}`"));
+        skip_value(meta)?;
+        return Ok(None);
+    }
+    meta.input.parse::<Token![=]>()?;
+    if meta.input.peek(LitStr) {
+        return Ok(Some(meta.input.parse()?));
+    }
+    let value = rest_of_value(meta)?;
+    let message = format!("expected a string literal, as in `{key} = {example}`");
+    if value.is_empty() {
+        cx.error_spanned_by(&meta.path, message);
+    } else {
+        cx.error_spanned_by(value, message);
+    }
+    Ok(None)
+}
+
+/// A key that takes no value, such as `reload`: whether it was written so.
+fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<bool> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        return Ok(true);
+    }
+    let key = display_path(&meta.path);
+    cx.error_spanned_by(
+        &meta.path,
+        format!("`{key}` takes no value: write `#[model({key})]`"),
+    );
+    skip_value(meta)?;
+    Ok(false)
+}
+
+/// Records an unknown key and skips its value; the known key it is nearest,
+/// if any.
+fn unknown_key(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    place: &str,
+    keys: &[&'static str],
+) -> syn::Result<Option<&'static str>> {
+    let key = display_path(&meta.path);
+    let expected = match keys {
+        [only] => format!("the only key there is `{only}`"),
+        _ => format!(
+            "expected {}",
+            message::list(keys.iter().map(|key| format!("`{key}`")), "or")
+        ),
+    };
+    let near = message::nearest(&key, keys.iter().copied());
+    let did_you_mean = message::did_you_mean(near);
+    cx.error_spanned_by(
+        &meta.path,
+        format!("unknown key `{key}` in `#[model(...)]` on {place}: {expected}{did_you_mean}"),
+    );
+    skip_value(meta)?;
+    Ok(near)
+}
+
+/// Skips whatever follows a key up to the next `,`, so that the keys after
+/// it are still read.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    rest_of_value(meta).map(drop)
+}
+
+fn rest_of_value(meta: &ParseNestedMeta<'_>) -> syn::Result<TokenStream> {
+    let mut tokens = TokenStream::new();
+    while !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+        tokens.extend([meta.input.parse::<TokenTree>()?]);
+    }
+    Ok(tokens)
+}
+
+/// A key as written, `path` or `a::b`.
+fn display_path(path: &Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let colon = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{colon}{}", segments.join("::"))
+}

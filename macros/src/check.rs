@@ -1,0 +1,242 @@
+//! Checks across the struct and its fields: exactly one `#[model(id)]`
+//! field, of type `Option<K>`, and a path whose placeholders are fields.
+//! What passes is the [`Model`] that code is generated from.
+
+use syn::ext::IdentExt;
+use syn::{GenericArgument, Ident, Path, PathArguments, Type, Visibility};
+
+use crate::ast::{Field, Input};
+use crate::ctxt::Ctxt;
+use crate::message;
+use crate::template::Template;
+
+/// A model that passed every check.
+pub(crate) struct Model<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) vis: &'a Visibility,
+    /// The path to the backrest crate: `::backrest` unless renamed.
+    pub(crate) krate: Path,
+    pub(crate) reload: bool,
+    pub(crate) template: Template,
+    /// The fields of the placeholders, in template order.
+    pub(crate) params: Vec<&'a Field<'a>>,
+    /// The `#[model(id)]` field.
+    pub(crate) id: &'a Field<'a>,
+    /// The `K` of its type `Option<K>`.
+    pub(crate) id_ty: &'a Type,
+}
+
+/// Checks `input`, recording every mistake; the model if there is one to
+/// generate code for (possibly despite mistakes that do not change it, such
+/// as a repeated key).
+pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
+    let id = check_id(cx, input);
+    let path = check_path(cx, input, id.map(|(field, _)| field));
+    let (id, id_ty) = id?;
+    let (template, params) = path?;
+    Some(Model {
+        ident: input.ident,
+        vis: input.vis,
+        krate: input.attrs.krate(),
+        reload: input.attrs.reload,
+        template,
+        params,
+        id,
+        id_ty,
+    })
+}
+
+/// The id field and its `K`.
+fn check_id<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<(&'a Field<'a>, &'a Type)> {
+    let mut marked = input.fields.iter().filter(|field| field.attrs.id.is_some());
+    let Some(id) = marked.next() else {
+        if input.fields.iter().any(|field| field.attrs.id_mentioned) {
+            // The rejected `id` key has its own error.
+            return None;
+        }
+        let hint = input
+            .fields
+            .iter()
+            .find(|field| field.ident.unraw() == "id")
+            .map_or_else(String::new, |field| format!("; is it `{}`?", field.ident));
+        cx.error_spanned_by(
+            input.ident,
+            format!(
+                "no field is marked as the id: add `#[model(id)]` to the field holding the id, \
+                 of type `Option<K>`{hint}"
+            ),
+        );
+        return None;
+    };
+    for extra in marked {
+        if let Some(key) = &extra.attrs.id {
+            cx.error_spanned_by(
+                key,
+                format!(
+                    "`#[model(id)]` is already on `{}`, and a model has one id: remove \
+                     `#[model(id)]` from `{}`",
+                    id.ident, extra.ident
+                ),
+            );
+        }
+    }
+    if let Some(k) = option_argument(id.ty) {
+        return Some((id, k));
+    }
+    let ty = display_type(id.ty);
+    cx.error_spanned_by(
+        id.ty,
+        format!(
+            "the `#[model(id)]` field must be an `Option<K>`, `None` until the server assigns \
+             the id: change `{ty}` to `Option<{ty}>`"
+        ),
+    );
+    None
+}
+
+/// The template and the fields of its placeholders, in order.
+fn check_path<'a>(
+    cx: &Ctxt,
+    input: &'a Input<'a>,
+    id: Option<&'a Field<'a>>,
+) -> Option<(Template, Vec<&'a Field<'a>>)> {
+    let Some(lit) = &input.attrs.path else {
+        if input.attrs.path_mentioned {
+            // The rejected `path` key has its own error.
+            return None;
+        }
+        cx.error_spanned_by(
+            input.ident,
+            format!(
+                "missing `#[model(path = \"...\")]`: add the collection's path to the struct, \
+                 such as `#[model(path = \"/{}s\")]`",
+                snake_case(&input.ident.unraw().to_string())
+            ),
+        );
+        return None;
+    };
+    let template = match Template::parse(&lit.value()) {
+        Ok(template) => template,
+        Err(message) => {
+            cx.error_spanned_by(lit, message);
+            return None;
+        }
+    };
+
+    let is_id = |field: &Field<'_>| id.is_some_and(|id| std::ptr::eq(id, field));
+    let mut params: Vec<&Field<'_>> = Vec::new();
+    let mut complete = true;
+    for name in template.params() {
+        let Some(field) = input
+            .fields
+            .iter()
+            .find(|field| field.ident.unraw() == name)
+        else {
+            let candidates: Vec<String> = input
+                .fields
+                .iter()
+                .filter(|field| !is_id(field))
+                .map(|field| field.ident.unraw().to_string())
+                .collect();
+            cx.error_spanned_by(lit, unknown_placeholder(name, input.ident, &candidates));
+            complete = false;
+            continue;
+        };
+        if is_id(field) {
+            let path = lit.value();
+            let write = match path.strip_suffix(&format!("/{{{name}}}")) {
+                Some(collection) if !collection.is_empty() => format!("write `{collection}`"),
+                _ => String::from("write the collection's path, without the id"),
+            };
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "`{{{name}}}` in the path is the `#[model(id)]` field, which backrest appends \
+                     to the collection's path for a member: {write}"
+                ),
+            );
+            complete = false;
+        } else if params.iter().any(|param| std::ptr::eq(*param, field)) {
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "`{{{name}}}` appears more than once in the path: a field fills one placeholder"
+                ),
+            );
+            complete = false;
+        } else {
+            params.push(field);
+        }
+    }
+    complete.then_some((template, params))
+}
+
+fn unknown_placeholder(name: &str, model: &Ident, candidates: &[String]) -> String {
+    let start = format!("`{{{name}}}` in the path is not a field of `{model}`");
+    if candidates.is_empty() {
+        return format!("{start}, which has no field besides its id");
+    }
+    let near = message::did_you_mean(message::nearest(
+        name,
+        candidates.iter().map(String::as_str),
+    ));
+    let fields = message::list(candidates.iter().map(|field| format!("`{field}`")), "and");
+    let its_fields = if near.is_empty() {
+        "; its fields are"
+    } else {
+        " Its fields are"
+    };
+    format!("{start}{near}{its_fields} {fields}")
+}
+
+/// The `K` of `Option<K>`, however the path to `Option` is written
+/// (`Option`, `std::option::Option`, `::core::option::Option`...). Whether it
+/// is really `std`'s is left to the type checker.
+fn option_argument(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Group(group) => option_argument(&group.elem),
+        Type::Paren(paren) => option_argument(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            if last.ident != "Option" {
+                return None;
+            }
+            let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+                return None;
+            };
+            match arguments.args.first() {
+                Some(GenericArgument::Type(k)) if arguments.args.len() == 1 => Some(k),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A type as a person would write it (`Vec<u8>`, not `Vec < u8 >`).
+fn display_type(ty: &Type) -> String {
+    let spaced = quote::quote!(#ty).to_string();
+    [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ::", "::"),
+        (":: ", "::"),
+        (" ,", ","),
+        ("& ", "&"),
+    ]
+    .iter()
+    .fold(spaced, |text, (from, to)| text.replace(from, to))
+}
+
+/// `OrgMember` to `org_member`, for an example path.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}

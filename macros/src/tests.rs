@@ -1,0 +1,403 @@
+//! The derive end to end, without a compiler: which errors an input gets,
+//! and what the expansion contains.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::DeriveInput;
+
+use crate::ast::Input;
+use crate::check;
+use crate::ctxt::Ctxt;
+use crate::expand;
+
+fn parse(tokens: TokenStream) -> DeriveInput {
+    syn::parse2(tokens).expect("test input parses")
+}
+
+/// The messages of every error the derive reports, in order.
+fn errors_of(tokens: TokenStream) -> Vec<String> {
+    let input = parse(tokens);
+    let cx = Ctxt::new();
+    if let Some(ast) = Input::from_syn(&cx, &input) {
+        check::check(&cx, &ast);
+    }
+    cx.check().err().map_or_else(Vec::new, |errors| {
+        errors.into_iter().map(|e| e.to_string()).collect()
+    })
+}
+
+fn expansion(tokens: TokenStream) -> String {
+    expand::derive(&parse(tokens)).to_string()
+}
+
+fn repo(attrs: &TokenStream, id_ty: &TokenStream) -> TokenStream {
+    quote! {
+        #attrs
+        struct Repo {
+            #[model(id)]
+            id: #id_ty,
+            org_id: u64,
+            name: String,
+        }
+    }
+}
+
+#[test]
+fn a_correct_model_has_no_errors() {
+    let path = quote!(#[model(path = "/orgs/{org_id}/repos")]);
+    assert_eq!(
+        errors_of(repo(&path, &quote!(Option<u64>))),
+        Vec::<String>::new()
+    );
+    for id_ty in [
+        quote!(std::option::Option<u64>),
+        quote!(::core::option::Option<u64>),
+        quote!(option::Option<String>),
+    ] {
+        assert_eq!(errors_of(repo(&path, &id_ty)), Vec::<String>::new());
+    }
+    let combined = quote!(#[model(path = "/orgs/{org_id}/repos", reload, crate = "::b")]);
+    assert_eq!(
+        errors_of(repo(&combined, &quote!(Option<u64>))),
+        Vec::<String>::new()
+    );
+    let split = quote!(#[model(path = "/orgs/{org_id}/repos")] #[model(reload)]);
+    assert_eq!(
+        errors_of(repo(&split, &quote!(Option<u64>))),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_expansion_is_glue_through_private() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/orgs/{org_id}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(out.starts_with("const _ : () ="), "{out}");
+    assert!(
+        out.contains("impl :: backrest :: __private :: Model for Repo"),
+        "{out}"
+    );
+    assert!(out.contains("type Id = u64 ;"), "{out}");
+    assert!(out.contains("type Params = (u64 ,) ;"), "{out}");
+    assert!(out.contains("__path . push_str (\"/orgs/\")"), "{out}");
+    assert!(
+        out.contains(":: backrest :: __private :: push_param (& mut __path , & __params . 0)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "fn fetch (client : & :: backrest :: __private :: Client , org_id : u64 , id : u64)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("RELOAD"), "{out}");
+    assert!(!out.contains("compile_error"), "{out}");
+}
+
+#[test]
+fn reload_and_crate_change_the_expansion() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/repos", reload, crate = "my::backrest")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(
+        out.contains("const RELOAD : my :: backrest :: __private :: bool = true ;"),
+        "{out}"
+    );
+    assert!(out.contains("type Params = () ;"), "{out}");
+    assert!(!out.contains("& :: backrest"), "{out}");
+}
+
+#[test]
+fn client_gives_way_to_a_field_of_that_name() {
+    let out = expansion(quote! {
+        #[model(path = "/clients/{client}/notes")]
+        struct Note {
+            #[model(id)]
+            options: Option<u64>,
+            client: String,
+        }
+    });
+    assert!(out.contains("fn fetch (__client : & :: backrest :: __private :: Client , client : String , options : u64)"), "{out}");
+    assert!(
+        out.contains("__options : :: backrest :: __private :: Fetch"),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_path_and_id_are_reported_together() {
+    let errors = errors_of(quote! {
+        struct Repo {
+            id: Option<u64>,
+        }
+    });
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains(
+            "add `#[model(id)]` to the field holding the id, of type `Option<K>`; is it `id`?"
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("missing `#[model(path = \"...\")]`"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("`#[model(path = \"/repos\")]`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_second_id_is_an_error_but_the_model_still_expands() {
+    let input = quote! {
+        #[model(path = "/repos")]
+        struct Repo {
+            #[model(id)]
+            id: Option<u64>,
+            #[model(id)]
+            uuid: Option<String>,
+        }
+    };
+    let errors = errors_of(input.clone());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("`#[model(id)]` is already on `id`, and a model has one id: remove `#[model(id)]` from `uuid`"), "{errors:?}");
+    let out = expansion(input);
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(out.contains("type Id = u64"), "{out}");
+}
+
+#[test]
+fn the_id_must_be_an_option() {
+    let errors = errors_of(repo(&quote!(#[model(path = "/repos")]), &quote!(Vec<u8>)));
+    assert_eq!(
+        errors,
+        [
+            "the `#[model(id)]` field must be an `Option<K>`, `None` until the server assigns the id: change `Vec<u8>` to `Option<Vec<u8>>`"
+        ]
+    );
+}
+
+#[test]
+fn placeholder_typos_suggest_and_list_fields() {
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/orgs/{org}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(
+        errors,
+        [
+            "`{org}` in the path is not a field of `Repo`; did you mean `org_id`? Its fields are `org_id` and `name`"
+        ]
+    );
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/users/{owner}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(
+        errors,
+        ["`{owner}` in the path is not a field of `Repo`; its fields are `org_id` and `name`"]
+    );
+}
+
+#[test]
+fn placeholders_cannot_repeat_or_name_the_id() {
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/orgs/{org_id}/{org_id}/repos/{id}")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("`{org_id}` appears more than once"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("`{id}` in the path is the `#[model(id)]` field, which backrest appends to the collection's path for a member: write `/orgs/{org_id}/{org_id}/repos`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn bad_keys_are_all_reported_and_the_rest_still_read() {
+    let errors = errors_of(quote! {
+        #[model(pth = "/x", path = "/repos", reload = true, path = "/again", id)]
+        struct Repo {
+            #[model(id, idd, path = "/y")]
+            id: Option<u64>,
+            #[model(id(x))]
+            other: u8,
+        }
+    });
+    let expected = [
+        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `reload` or `crate`; did you mean `path`?",
+        "`reload` takes no value: write `#[model(reload)]`",
+        "duplicate `path` in `#[model(...)]`: remove this one",
+        "`#[model(id)]` belongs on the field holding the id, not on the struct",
+        "unknown key `idd` in `#[model(...)]` on a field: the only key there is `id`; did you mean `id`?",
+        "`path` belongs on the struct, not on a field",
+        "`id` takes no value: write `#[model(id)]`",
+    ];
+    assert_eq!(errors, expected);
+}
+
+#[test]
+fn values_of_the_wrong_kind_are_errors() {
+    let errors = errors_of(quote! {
+        #[model(path = 5, crate = "not a path")]
+        #[model(path)]
+        #[model]
+        struct Repo {
+            #[model(id)]
+            id: Option<u64>,
+        }
+    });
+    let expected = [
+        "expected a string literal, as in `path = \"/repos\"`",
+        "`crate` must be the path to the backrest crate, such as `crate = \"::backrest\"`",
+        "expected `path = \"/repos\"`",
+        "write the keys of `#[model(...)]` in parentheses, as in `#[model(path = \"/repos\")]`",
+    ];
+    assert_eq!(errors, expected);
+}
+
+#[test]
+fn a_rejected_path_or_id_is_not_also_reported_missing() {
+    let found = errors_of(quote! {
+        #[model(pth = "/repos")]
+        struct Repo {
+            #[model(idd)]
+            id: Option<u64>,
+        }
+    });
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("did you mean `path`?"), "{found:?}");
+    assert!(found[1].contains("did you mean `id`?"), "{found:?}");
+
+    let found = errors_of(quote! {
+        #[model = "/repos"]
+        struct Repo {
+            #[model]
+            id: Option<u64>,
+        }
+    });
+    let expected = [
+        "write the keys of `#[model(...)]` in parentheses, as in `#[model(path = \"/repos\")]`",
+        "write the keys of `#[model(...)]` in parentheses, as in `#[model(id)]`",
+    ];
+    assert_eq!(found, expected);
+
+    let found = errors_of(quote! {
+        struct Repo {
+            #[model(id = true)]
+            id: Option<u64>,
+            #[model(cache)]
+            name: String,
+        }
+    });
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[2].starts_with("missing `#[model(path"), "{found:?}");
+}
+
+#[test]
+fn unsupported_shapes_get_one_error_each() {
+    let cases = [
+        (
+            quote!(
+                enum Repo {
+                    A,
+                }
+            ),
+            "for an enum",
+        ),
+        (quote!(union Repo { a: u8 }), "for a union"),
+        (
+            quote!(
+                struct Repo(u64);
+            ),
+            "for a tuple struct",
+        ),
+        (
+            quote!(
+                struct Repo;
+            ),
+            "for a unit struct",
+        ),
+        (
+            quote!(
+                #[model(path = "/r")]
+                struct Repo<T> {
+                    #[model(id)]
+                    id: Option<T>,
+                }
+            ),
+            "generic struct yet",
+        ),
+        (
+            quote!(
+                #[model(path = "/r")]
+                struct Repo<'a> {
+                    #[model(id)]
+                    id: Option<&'a str>,
+                }
+            ),
+            "lifetime parameters",
+        ),
+        (
+            quote!(
+                #[model(path = "/r")]
+                struct Repo
+                where
+                    u8: Copy,
+                {
+                    #[model(id)]
+                    id: Option<u8>,
+                }
+            ),
+            "`where` clause",
+        ),
+    ];
+    for (input, expected) in cases {
+        let errors = errors_of(input);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains(expected), "{errors:?}");
+    }
+}
+
+#[test]
+fn a_generic_struct_reports_its_other_mistakes_too() {
+    let errors = errors_of(quote!(
+        #[model(pth = "/r")]
+        struct Repo<T> {
+            id: Option<T>,
+        }
+    ));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+}
+
+#[test]
+fn a_failed_derive_emits_stand_ins_with_the_path_s_arity() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/orgs/{org}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(out.contains("fn fetch < __P0 , __Id > (_ : & :: backrest :: __private :: Client , _ : __P0 , _ : __Id ,)"), "{out}");
+    assert!(
+        !out.contains("impl :: backrest :: __private :: Model for"),
+        "{out}"
+    );
+    let out = expansion(repo(
+        &quote!(#[model(path = "/orgs/{a}/{b/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(out.contains("fn fetch < __P0 , __P1 , __Id >"), "{out}");
+    let out = expansion(quote!(
+        enum Repo {
+            A,
+        }
+    ));
+    assert!(!out.contains("impl"), "{out}");
+}
