@@ -59,8 +59,8 @@
 //! generates.
 
 pub use backrest_runtime::{
-    BatchError, Client, ClientBuilder, DEFAULT_SAVE_ALL_CONCURRENCY, Error, Fetch,
-    MAX_ERROR_BODY, Method, Model, PathParam, SaveAllError, StatusCode, all_or_fail, push_param,
+    BatchError, Client, ClientBuilder, DEFAULT_SAVE_ALL_CONCURRENCY, Error, Fetch, MAX_ERROR_BODY,
+    Method, Model, PathParam, SaveAllError, StatusCode, all_or_fail, push_param,
 };
 
 /// Derives [`Model`](trait@Model): see the trait, and the attributes below.
