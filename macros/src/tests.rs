@@ -401,3 +401,66 @@ fn a_failed_derive_emits_stand_ins_with_the_path_s_arity() {
     ));
     assert!(!out.contains("impl"), "{out}");
 }
+
+/// M7: per model, one trait impl (three small required methods) and one
+/// inherent impl whose every method is a single call into the trait, where
+/// the logic lives.
+#[test]
+fn m7_the_expansion_is_one_trait_impl_and_one_line_wrappers() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/orgs/{org_id}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    // Every other `impl` is an `impl Trait` in a signature.
+    let impl_trait = out.matches("-> impl ").count() + out.matches(": impl ").count();
+    assert_eq!(out.matches("impl ").count() - impl_trait, 2, "{out}");
+    assert_eq!(
+        out.matches("impl :: backrest :: __private :: Model for Repo {")
+            .count(),
+        1
+    );
+    assert_eq!(out.matches("impl Repo {").count(), 1, "{out}");
+    for name in [
+        "fetch",
+        "fetch_with",
+        "fetch_all",
+        "fetch_all_with",
+        "save",
+        "save_all",
+        "destroy",
+    ] {
+        let call = format!("{{ < Self as :: backrest :: __private :: Model > :: {name} (");
+        assert_eq!(out.matches(&call).count(), 1, "{name} is one call: {out}");
+    }
+    let code = without_string_literals(&out);
+    for logic in [
+        " async ", " await ", " loop ", " match ", " while ", " in ", " if ",
+    ] {
+        assert!(
+            !code.contains(logic),
+            "no `{logic}` in generated code: {code}"
+        );
+    }
+    // Docs included, a model's glue stays a few kilobytes of tokens.
+    assert!(out.len() < 8_000, "{} bytes of expansion", out.len());
+}
+
+/// The expansion with the contents of its string literals (docs, path
+/// pieces) removed, so that only code is searched.
+fn without_string_literals(tokens: &str) -> String {
+    let mut code = String::with_capacity(tokens.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in tokens.chars() {
+        if in_string {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => escaped = false,
+            }
+        } else {
+            in_string = c == '"';
+            code.push(c);
+        }
+    }
+    code
+}
