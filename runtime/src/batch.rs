@@ -87,7 +87,9 @@ where
     let (failed, op) = (&failed, &op);
     let mut inputs = inputs.into_iter().enumerate();
     let mut running = FuturesUnordered::new();
-    let mut outputs: Vec<Option<T>> = Vec::new();
+    // One slot per input started, reserved up front when the input's length
+    // is known, so that the returned Vec is this very buffer (see below).
+    let mut outputs: Vec<Option<T>> = Vec::with_capacity(inputs.size_hint().0);
     let mut first: Option<(usize, E)> = None;
     let mut not_done = Vec::new();
 
@@ -139,7 +141,13 @@ where
     }
 
     let Some((index, error)) = first else {
-        return Ok(outputs.into_iter().flatten().collect());
+        // `filter_map` collects in place, reusing the buffer of `outputs`;
+        // `flatten` would allocate a second buffer as long as the input.
+        #[allow(
+            clippy::filter_map_identity,
+            reason = "flatten does not collect in place"
+        )]
+        return Ok(outputs.into_iter().filter_map(|output| output).collect());
     };
     not_done.extend(inputs);
     not_done.sort_unstable_by_key(|(index, _)| *index);
@@ -182,6 +190,19 @@ mod tests {
         .await;
         assert_eq!(result.unwrap(), (0..50).map(|n| n * 10).collect::<Vec<_>>());
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn s4_the_output_is_one_buffer_as_long_as_the_input() {
+        // Memory grows with the concurrency: no second output-sized buffer,
+        // no spare capacity from doubling.
+        let outputs = all_or_fail((0..1_000_u64).map(|n| n.to_string()), 4, |s| async move {
+            Ok::<_, (String, ())>(s)
+        })
+        .await
+        .unwrap();
+        assert_eq!(outputs.len(), 1_000);
+        assert_eq!(outputs.capacity(), 1_000);
     }
 
     #[tokio::test(start_paused = true)]

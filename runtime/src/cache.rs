@@ -12,27 +12,35 @@
 //!
 //! # Sharing a load without `futures::future::Shared`'s traps
 //!
-//! A load is a [`Flight`]: the boxed future, the callers waiting on it
-//! ([`Waiter`]s) and, once it is done, its outcome. Exactly one waiter, the
-//! *driver*, polls the load, with its own waker; the others only park their
-//! wakers and are woken once, when the outcome is set. So a wake-up of the
-//! load wakes one task, not every caller. When the driver is dropped, one
-//! parked waiter is woken to take over, so a dropped caller never strands the
-//! others; when every waiter is gone, the load is dropped (cancelled) and the
-//! key forgets it, so the next fetch sends a new request. A panic while
-//! polling the load is caught: the other waiters get an error instead of
-//! hanging, the cache is left consistent, and the panic goes on in the
-//! driver's task. The load is polled outside every lock; locks are held only
-//! for map and list updates.
+//! A load is a [`Flight`]: the callers waiting on it ([`Waiter`]s) and, once
+//! it is done, its outcome. The load itself runs on a task of its own, so:
+//!
+//! - a wake-up of the load wakes that one task, never the callers; they park
+//!   their wakers and are woken once, when the outcome is set;
+//! - no caller drives it, so a caller that is dropped, or that holds its
+//!   future without polling it, cannot stall the others;
+//! - a panic in the load is caught: every caller gets an error instead of
+//!   hanging, the cache stays consistent, and the panic is re-raised in the
+//!   load's own task, where the runtime reports it.
+//!
+//! When every waiter is gone before the load is done, its task is aborted
+//! and the key forgets it, so the next fetch sends a new request. The load
+//! runs outside every lock; locks are held only for map and list updates,
+//! and values they replace are dropped after unlocking.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+
+use foldhash::fast::RandomState;
+use futures_util::FutureExt;
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
 
 use crate::Error;
 
@@ -92,9 +100,10 @@ impl std::fmt::Debug for Cache {
 #[derive(Default)]
 struct State {
     counter: u64,
-    entries: HashMap<Key, Entry>,
+    // foldhash, not SipHash: hashing a key was a third of a cache hit.
+    entries: HashMap<Key, Entry, RandomState>,
     /// The last invalidation of each type's collections.
-    collection_floors: HashMap<TypeId, u64>,
+    collection_floors: HashMap<TypeId, u64, RandomState>,
 }
 
 impl State {
@@ -121,13 +130,16 @@ impl State {
         entry.valid(self.type_floor(key))
     }
 
-    /// Drops an entry that holds neither a value nor a load in flight: any
-    /// load started from now on takes a number above its floor anyway.
-    fn tidy(&mut self, key: &Key) {
-        if let Some(entry) = self.entries.get(key) {
-            if entry.flights == 0 && self.valid(key, entry).is_none() {
-                self.entries.remove(key);
-            }
+    /// Removes an entry that holds neither a valid value nor a load in
+    /// flight: any load started from now on takes a number above its floor
+    /// anyway. Returns it, to be dropped once unlocked.
+    #[must_use = "drop what is removed after unlocking"]
+    fn tidy(&mut self, key: &Key) -> Option<Entry> {
+        let entry = self.entries.get(key)?;
+        if entry.flights == 0 && self.valid(key, entry).is_none() {
+            self.entries.remove(key)
+        } else {
+            None
         }
     }
 }
@@ -158,45 +170,64 @@ impl Entry {
 }
 
 /// The answer of [`Cache::get`].
-pub(crate) enum Lookup<'c> {
+pub(crate) enum Lookup {
     /// The cached value.
     Hit(Value),
     /// A load to wait for, shared or new.
-    Wait(Waiter<'c>),
+    Wait(Waiter),
+    /// A load was needed but cannot run: no Tokio runtime.
+    Fail(Error),
 }
 
 impl Cache {
     /// Looks `key` up. A plain get returns the cached value, or joins the
-    /// newest load in flight, or starts `load(&key)`; a reload always starts
-    /// `load(&key)`. `load` only builds the future: it is called under the lock.
-    pub(crate) fn get<'c>(
-        &'c self,
+    /// newest load in flight that started after the key's last write, or
+    /// starts `load(&key)` on a task of its own; a reload always starts one.
+    pub(crate) fn get(
+        self: &Arc<Self>,
         key: Key,
         reload: bool,
         load: impl FnOnce(&Key) -> Load,
-    ) -> Lookup<'c> {
+    ) -> Lookup {
         let mut state = lock(&self.state);
         if !reload {
             if let Some(entry) = state.entries.get(&key) {
-                if let Some((_, value)) = state.valid(&key, entry) {
+                let type_floor = state.type_floor(&key);
+                if let Some((_, value)) = entry.valid(type_floor) {
                     return Lookup::Hit(value);
                 }
-                if let Some(flight) = &entry.newest {
+                // A load that started before a save, destroy or invalidation
+                // of this key would answer with what the write replaced.
+                if let Some(flight) = entry
+                    .newest
+                    .as_ref()
+                    .filter(|flight| flight.start > entry.floor(type_floor))
+                {
                     if let Some(slot) = flight.join() {
                         let flight = Arc::clone(flight);
                         drop(state);
-                        return Lookup::Wait(Waiter::new(self, flight, slot));
+                        return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot));
                     }
                 }
             }
         }
+        let Ok(runtime) = Handle::try_current() else {
+            return Lookup::Fail(Error::no_runtime());
+        };
         let start = state.next_number();
-        let flight = Arc::new(Flight::new(key.clone(), start, load(&key)));
+        let flight = Arc::new(Flight::new(key.clone(), start));
         let entry = state.entries.entry(key).or_default();
         entry.newest = Some(Arc::clone(&flight));
         entry.flights += 1;
         drop(state);
-        Lookup::Wait(Waiter::new(self, flight, FIRST_SLOT))
+
+        let task = runtime.spawn(run(
+            Arc::clone(self),
+            Arc::clone(&flight),
+            load(&flight.key),
+        ));
+        lock(&flight.state).task = Some(task.abort_handle());
+        Lookup::Wait(Waiter::new(Arc::clone(self), flight, FIRST_SLOT))
     }
 
     /// Records a successful write of a member: `member`, if given, becomes
@@ -205,25 +236,36 @@ impl Cache {
     pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Value)>) {
         let mut state = lock(&self.state);
         let number = state.next_number();
-        if let Some((key, value)) = member {
-            state.entries.entry(key).or_default().value = Some((number, value));
-            self.stores.fetch_add(1, Ordering::Release);
-        }
         state.collection_floors.insert(type_id, number);
+        let replaced = member.and_then(|(key, value)| {
+            self.stores.fetch_add(1, Ordering::Release);
+            state
+                .entries
+                .entry(key)
+                .or_default()
+                .value
+                .replace((number, value))
+        });
+        drop(state);
+        drop(replaced);
     }
 
     /// Records a successful delete: the member is evicted (no load that
-    /// started before now will be cached for it) and every collection of the
-    /// type is invalidated.
+    /// started before now will be cached for it, or joined) and every
+    /// collection of the type is invalidated.
     pub(crate) fn destroyed(&self, key: &Key) {
         let mut state = lock(&self.state);
         let number = state.next_number();
         state.collection_floors.insert(key.type_id, number);
+        let mut evicted = None;
+        let mut removed = None;
         if let Some(entry) = state.entries.get_mut(key) {
-            entry.value = None;
+            evicted = entry.value.take();
             entry.floor = number;
-            state.tidy(key);
+            removed = state.tidy(key);
         }
+        drop(state);
+        drop((evicted, removed));
     }
 
     /// A load finished: stores its value if it is the newest, and works out
@@ -231,13 +273,12 @@ impl Cache {
     fn complete(&self, flight: &Arc<Flight>, result: Result<Value, Error>) -> Outcome {
         let mut state = lock(&self.state);
         let key = &flight.key;
-        let stores = &self.stores;
         let type_floor = state.type_floor(key);
+        let mut replaced = None;
         let newer = match state.entries.get_mut(key) {
             Some(entry) => {
                 let current = entry.valid(type_floor);
-                let store = result.is_ok()
-                    && flight.start > entry.floor(type_floor)
+                let store = flight.start > entry.floor(type_floor)
                     && current
                         .as_ref()
                         .is_none_or(|(number, _)| flight.start > *number);
@@ -251,8 +292,8 @@ impl Cache {
                 }
                 match &result {
                     Ok(value) if store => {
-                        entry.value = Some((flight.start, Arc::clone(value)));
-                        stores.fetch_add(1, Ordering::Release);
+                        replaced = entry.value.replace((flight.start, Arc::clone(value)));
+                        self.stores.fetch_add(1, Ordering::Release);
                         None
                     }
                     _ => current.filter(|(number, _)| *number > flight.start),
@@ -261,19 +302,20 @@ impl Cache {
             // Unreachable: a key keeps its entry while a load is in flight.
             None => None,
         };
-        state.tidy(key);
-        let stores_now = stores.load(Ordering::Acquire);
+        let removed = state.tidy(key);
+        let stores = self.stores.load(Ordering::Acquire);
         drop(state);
+        drop((replaced, removed));
         match newer {
             Some((number, value)) => Outcome {
                 result: Ok(value),
                 number,
-                stores: stores_now,
+                stores,
             },
             None => Outcome {
                 result,
                 number: flight.start,
-                stores: stores_now,
+                stores,
             },
         }
     }
@@ -281,6 +323,7 @@ impl Cache {
     /// Every waiter of a load is gone before it finished: the key forgets it.
     fn abandon(&self, flight: &Arc<Flight>) {
         let mut state = lock(&self.state);
+        let mut removed = None;
         if let Some(entry) = state.entries.get_mut(&flight.key) {
             entry.flights -= 1;
             if entry
@@ -290,7 +333,26 @@ impl Cache {
             {
                 entry.newest = None;
             }
-            state.tidy(&flight.key);
+            removed = state.tidy(&flight.key);
+        }
+        drop(state);
+        drop(removed);
+    }
+
+    /// Ends a load: unless its waiters all left first, stores its result,
+    /// hands the outcome to every waiter and wakes them. Runs once per load.
+    fn finish(&self, flight: &Arc<Flight>, result: Result<Value, Error>) {
+        {
+            let mut state = lock(&flight.state);
+            if state.phase != Phase::Running {
+                return;
+            }
+            state.phase = Phase::Finishing;
+        }
+        let outcome = self.complete(flight, result);
+        let wakers = lock(&flight.state).finish(outcome);
+        for waker in wakers {
+            waker.wake();
         }
     }
 
@@ -306,6 +368,7 @@ impl Cache {
             .get(&flight.key)
             .and_then(|entry| state.valid(&flight.key, entry))
             .filter(|(number, _)| *number > flight.start.max(outcome.number));
+        drop(state);
         match newer {
             Some((_, value)) => Ok(value),
             None => outcome.result,
@@ -315,6 +378,40 @@ impl Cache {
     #[cfg(test)]
     fn entry_count(&self) -> usize {
         lock(&self.state).entries.len()
+    }
+}
+
+/// Runs a load on its own task and ends its flight, whatever happens.
+async fn run(cache: Arc<Cache>, flight: Arc<Flight>, load: Load) {
+    let mut unfinished = Unfinished {
+        cache: &cache,
+        flight: &flight,
+        armed: true,
+    };
+    let result = AssertUnwindSafe(load).catch_unwind().await;
+    unfinished.armed = false;
+    match result {
+        Ok(result) => cache.finish(&flight, result),
+        Err(panic) => {
+            cache.finish(&flight, Err(Error::panicked()));
+            resume_unwind(panic);
+        }
+    }
+}
+
+/// Ends a flight whose task is dropped before its load finished (aborted
+/// because every waiter left, or stopped with its runtime).
+struct Unfinished<'a> {
+    cache: &'a Cache,
+    flight: &'a Arc<Flight>,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cache.finish(self.flight, Err(Error::interrupted()));
+        }
     }
 }
 
@@ -337,58 +434,54 @@ struct Flight {
     state: Mutex<FlightState>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The load runs; waiters may join.
+    Running,
+    /// The load is done and its outcome is being stored; waiters may join.
+    Finishing,
+    /// The outcome is set.
+    Done,
+    /// Every waiter left first; the task was aborted.
+    Cancelled,
+}
+
 struct FlightState {
-    /// The load; `None` while the driver polls it, and once it is done or
-    /// cancelled.
-    load: Option<Load>,
-    /// Whether the driver is polling the load right now.
-    polling: bool,
-    /// The slot of the waiter whose waker the load holds.
-    driver: Option<usize>,
+    phase: Phase,
+    task: Option<AbortHandle>,
     outcome: Option<Outcome>,
-    cancelled: bool,
-    slots: Vec<Slot>,
+    slots: Vec<Option<Waker>>,
     free: Vec<usize>,
     live: usize,
 }
 
-enum Slot {
-    Free,
-    Waiting(Option<Waker>),
-}
-
 impl Flight {
-    fn new(key: Key, start: u64, load: Load) -> Self {
+    fn new(key: Key, start: u64) -> Self {
         Flight {
             key,
             start,
             state: Mutex::new(FlightState {
-                load: Some(load),
-                polling: false,
-                driver: None,
+                phase: Phase::Running,
+                task: None,
                 outcome: None,
-                cancelled: false,
-                slots: vec![Slot::Waiting(None)],
+                slots: vec![None],
                 free: Vec::new(),
                 live: 1,
             }),
         }
     }
 
-    /// Registers one more waiter, unless the load is already over.
+    /// Registers one more waiter, unless the load is over.
     fn join(&self) -> Option<usize> {
         let mut state = lock(&self.state);
-        if state.cancelled || state.outcome.is_some() {
+        if !matches!(state.phase, Phase::Running | Phase::Finishing) {
             return None;
         }
         state.live += 1;
         Some(match state.free.pop() {
-            Some(slot) => {
-                state.slots[slot] = Slot::Waiting(None);
-                slot
-            }
+            Some(slot) => slot,
             None => {
-                state.slots.push(Slot::Waiting(None));
+                state.slots.push(None);
                 state.slots.len() - 1
             }
         })
@@ -397,57 +490,30 @@ impl Flight {
 
 impl FlightState {
     fn release(&mut self, slot: usize) {
-        self.slots[slot] = Slot::Free;
+        self.slots[slot] = None;
         self.free.push(slot);
         self.live -= 1;
-        if self.driver == Some(slot) {
-            self.driver = None;
-        }
-    }
-
-    fn park(&mut self, slot: usize, waker: &Waker) {
-        match &mut self.slots[slot] {
-            Slot::Waiting(Some(parked)) if parked.will_wake(waker) => {}
-            parked => *parked = Slot::Waiting(Some(waker.clone())),
-        }
     }
 
     /// Sets the outcome and takes every parked waker, to wake once unlocked.
     fn finish(&mut self, outcome: Outcome) -> Vec<Waker> {
+        self.phase = Phase::Done;
         self.outcome = Some(outcome);
-        self.polling = false;
-        self.driver = None;
-        self.slots
-            .iter_mut()
-            .filter_map(|slot| match slot {
-                Slot::Waiting(waker) => waker.take(),
-                Slot::Free => None,
-            })
-            .collect()
-    }
-
-    /// With no driver, wakes one parked waiter so that it polls the load.
-    fn hand_over(&mut self) -> Option<Waker> {
-        if self.driver.is_some() || self.polling || self.outcome.is_some() {
-            return None;
-        }
-        self.slots.iter_mut().find_map(|slot| match slot {
-            Slot::Waiting(waker) => waker.take(),
-            Slot::Free => None,
-        })
+        self.task = None;
+        self.slots.iter_mut().filter_map(Option::take).collect()
     }
 }
 
 /// One caller's wait for a load: a future of the load's value.
-pub(crate) struct Waiter<'c> {
-    cache: &'c Cache,
+pub(crate) struct Waiter {
+    cache: Arc<Cache>,
     flight: Arc<Flight>,
     slot: usize,
     done: bool,
 }
 
-impl<'c> Waiter<'c> {
-    fn new(cache: &'c Cache, flight: Arc<Flight>, slot: usize) -> Self {
+impl Waiter {
+    fn new(cache: Arc<Cache>, flight: Arc<Flight>, slot: usize) -> Self {
         Waiter {
             cache,
             flight,
@@ -455,47 +521,9 @@ impl<'c> Waiter<'c> {
             done: false,
         }
     }
-
-    /// Polls the load as its driver; called with the flight unlocked.
-    fn drive(&mut self, mut load: Load, cx: &mut Context<'_>) -> Poll<Result<Value, Error>> {
-        let polled = catch_unwind(AssertUnwindSafe(|| load.as_mut().poll(cx)));
-        let result = match polled {
-            Ok(Poll::Pending) => {
-                let mut state = lock(&self.flight.state);
-                state.load = Some(load);
-                state.polling = false;
-                return Poll::Pending;
-            }
-            Ok(Poll::Ready(result)) => result,
-            Err(panic) => {
-                drop(load);
-                self.finish(Err(Error::panicked()));
-                resume_unwind(panic);
-            }
-        };
-        drop(load);
-        let outcome = self.finish(result);
-        Poll::Ready(self.cache.resolve(&self.flight, outcome))
-    }
-
-    /// Stores the load's result, hands the outcome to every waiter and wakes
-    /// them; returns this waiter's own copy.
-    fn finish(&mut self, result: Result<Value, Error>) -> Outcome {
-        let outcome = self.cache.complete(&self.flight, result);
-        let wakers = {
-            let mut state = lock(&self.flight.state);
-            state.release(self.slot);
-            state.finish(outcome.clone())
-        };
-        self.done = true;
-        for waker in wakers {
-            waker.wake();
-        }
-        outcome
-    }
 }
 
-impl Future for Waiter<'_> {
+impl Future for Waiter {
     type Output = Result<Value, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -510,47 +538,33 @@ impl Future for Waiter<'_> {
             this.done = true;
             return Poll::Ready(this.cache.resolve(&this.flight, outcome));
         }
-        let may_drive = !state.polling && state.driver.is_none_or(|d| d == this.slot);
-        if may_drive {
-            if let Some(load) = state.load.take() {
-                state.polling = true;
-                state.driver = Some(this.slot);
-                if let Slot::Waiting(parked) = &mut state.slots[this.slot] {
-                    *parked = None;
-                }
-                drop(state);
-                return this.drive(load, cx);
-            }
+        match &mut state.slots[this.slot] {
+            Some(parked) if parked.will_wake(cx.waker()) => {}
+            parked => *parked = Some(cx.waker().clone()),
         }
-        state.park(this.slot, cx.waker());
         Poll::Pending
     }
 }
 
-impl Drop for Waiter<'_> {
+impl Drop for Waiter {
     fn drop(&mut self) {
         if self.done {
             return;
         }
         let mut state = lock(&self.flight.state);
         state.release(self.slot);
-        if state.outcome.is_some() {
+        if state.live > 0 || state.phase != Phase::Running {
             return;
         }
-        if state.live > 0 {
-            let next = state.hand_over();
-            drop(state);
-            if let Some(waker) = next {
-                waker.wake();
-            }
-            return;
-        }
-        state.cancelled = true;
-        let load = state.load.take();
+        state.phase = Phase::Cancelled;
+        let task = state.task.take();
         drop(state);
-        // Dropping the load cancels its request, outside every lock.
-        drop(load);
+        // Forget the load first, so that the key is consistent whatever
+        // dropping the task's future does.
         self.cache.abandon(&self.flight);
+        if let Some(task) = task {
+            task.abort();
+        }
     }
 }
 
@@ -563,7 +577,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use std::future::{pending, ready};
-    use std::pin::pin;
 
     use super::*;
 
@@ -571,75 +584,152 @@ mod tests {
         Key::new(TypeId::of::<u32>(), Kind::Member, path.to_owned())
     }
 
-    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
-        future.poll(&mut Context::from_waker(Waker::noop()))
+    fn value(n: u32) -> Value {
+        Arc::new(n)
     }
 
-    fn waiter(lookup: Lookup<'_>) -> Waiter<'_> {
+    fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
         match lookup {
-            Lookup::Wait(waiter) => waiter,
-            Lookup::Hit(_) => panic!("expected a load"),
+            Lookup::Wait(waiter) => Box::pin(waiter),
+            Lookup::Hit(_) => panic!("expected a load, got a hit"),
+            Lookup::Fail(err) => panic!("expected a load: {err}"),
         }
     }
 
-    #[test]
-    fn an_abandoned_load_leaves_no_entry_behind() {
-        let cache = Cache::default();
-        let mut first = Box::pin(waiter(cache.get(key("/a"), false, |_| Box::pin(pending()))));
-        assert!(poll_once(first.as_mut()).is_pending());
-        let mut second = Box::pin(waiter(cache.get(key("/a"), false, |_| {
+    fn hit(cache: &Arc<Cache>, path: &str) -> Option<u32> {
+        match cache.get(key(path), false, |_| panic!("expected a hit")) {
+            Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
+            _ => None,
+        }
+    }
+
+    fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Lets the spawned loads run (a current-thread runtime runs them when
+    /// the test task yields).
+    async fn settle() {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_load_leaves_no_entry_behind() {
+        let cache = Arc::new(Cache::default());
+        let mut first = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+        let mut second = waiter(cache.get(key("/a"), false, |_| {
             panic!("a plain get joins the load in flight")
-        })));
+        }));
+        assert!(poll_once(first.as_mut()).is_pending());
         assert!(poll_once(second.as_mut()).is_pending());
         assert_eq!(cache.entry_count(), 1);
         drop(first);
         assert_eq!(cache.entry_count(), 1, "the second waiter still needs it");
         drop(second);
         assert_eq!(cache.entry_count(), 0);
+        settle().await;
+        assert_eq!(
+            cache.entry_count(),
+            0,
+            "the aborted task ends nothing twice"
+        );
     }
 
-    #[test]
-    fn a_failed_load_leaves_no_entry_and_a_success_stays() {
-        let cache = Cache::default();
+    #[tokio::test]
+    async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
+        let cache = Arc::new(Cache::default());
         let fail = waiter(cache.get(key("/a"), false, |_| {
             Box::pin(ready(Err(Error::internal("test"))))
         }));
-        assert!(matches!(poll_once(pin!(fail)), Poll::Ready(Err(_))));
+        assert!(fail.await.is_err());
         assert_eq!(cache.entry_count(), 0);
 
-        let value: Value = Arc::new(5_u32);
-        let load = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value)))));
-        assert!(matches!(poll_once(pin!(load)), Poll::Ready(Ok(_))));
-        assert!(matches!(
-            cache.get(key("/a"), false, |_| panic!("cached")),
-            Lookup::Hit(_)
-        ));
+        let load = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(5))))));
+        assert!(load.await.is_ok());
+        assert_eq!(hit(&cache, "/a"), Some(5));
     }
 
-    #[test]
-    fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
-        let cache = Cache::default();
-        cache.saved(TypeId::of::<u32>(), Some((key("/a"), Arc::new(1_u32))));
+    #[tokio::test]
+    async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
+        let cache = Arc::new(Cache::default());
+        let (send, receive) = tokio::sync::oneshot::channel::<()>();
+        let mut first = waiter(cache.get(key("/a"), false, |_| {
+            Box::pin(async move {
+                let _ = receive.await;
+                Ok(value(1))
+            })
+        }));
+        assert!(poll_once(first.as_mut()).is_pending());
+        let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        let _ = send.send(());
+        // `first` is never polled again; `second` still resolves.
+        let got = second.await.unwrap();
+        assert_eq!(got.downcast_ref::<u32>(), Some(&1));
+        drop(first);
+    }
+
+    #[tokio::test]
+    async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
+        let cache = Arc::new(Cache::default());
+        cache.saved(TypeId::of::<u32>(), Some((key("/a"), value(1))));
         assert_eq!(cache.entry_count(), 1);
         cache.destroyed(&key("/a"));
         assert_eq!(cache.entry_count(), 0);
     }
 
-    #[test]
-    fn numbers_only_move_forward() {
-        let cache = Cache::default();
-        let mut old = pin!(waiter(cache.get(key("/a"), false, |_| Box::pin(pending()))));
+    #[tokio::test]
+    async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
+        let cache = Arc::new(Cache::default());
+        let mut old = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
         assert!(poll_once(old.as_mut()).is_pending());
-        let new: Value = Arc::new(2_u32);
-        let reload = waiter(cache.get(key("/a"), true, |_| Box::pin(ready(Ok(new)))));
-        let Poll::Ready(Ok(got)) = poll_once(pin!(reload)) else {
-            panic!("the reload resolves at once");
-        };
-        assert_eq!(got.downcast_ref::<u32>(), Some(&2));
+        cache.destroyed(&key("/a"));
+        let mut started = false;
+        let fresh = waiter(cache.get(key("/a"), false, |_| {
+            started = true;
+            Box::pin(ready(Ok(value(2))))
+        }));
+        assert!(started, "a new load, not the one from before the destroy");
+        assert_eq!(fresh.await.unwrap().downcast_ref::<u32>(), Some(&2));
+        drop(old);
+    }
+
+    #[tokio::test]
+    async fn numbers_only_move_forward() {
+        let cache = Arc::new(Cache::default());
+        let mut old = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+        assert!(poll_once(old.as_mut()).is_pending());
+        let reload = waiter(cache.get(key("/a"), true, |_| Box::pin(ready(Ok(value(2))))));
+        assert_eq!(reload.await.unwrap().downcast_ref::<u32>(), Some(&2));
         // The old load is still pending; the key serves the newer value.
-        let Lookup::Hit(hit) = cache.get(key("/a"), false, |_| panic!("cached")) else {
-            panic!("expected a hit");
+        assert_eq!(hit(&cache, "/a"), Some(2));
+        drop(old);
+    }
+
+    #[tokio::test]
+    async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
+        let cache = Arc::new(Cache::default());
+        let mut early = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))));
+        let late = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        assert!(poll_once(early.as_mut()).is_pending());
+        // The load finishes; `late` resolves with its value...
+        assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
+        // ...then a write stores a newer value before `early` is polled again.
+        cache.saved(TypeId::of::<u32>(), Some((key("/a"), value(9))));
+        let Poll::Ready(Ok(got)) = poll_once(early.as_mut()) else {
+            panic!("the outcome is set");
         };
-        assert_eq!(hit.downcast_ref::<u32>(), Some(&2));
+        assert_eq!(got.downcast_ref::<u32>(), Some(&9));
+    }
+
+    #[test]
+    fn without_a_tokio_runtime_a_load_is_an_error_not_a_panic() {
+        let cache = Arc::new(Cache::default());
+        match cache.get(key("/a"), false, |_| Box::pin(pending())) {
+            Lookup::Fail(err) => assert!(err.to_string().contains("Tokio"), "{err}"),
+            _ => panic!("expected an error"),
+        }
+        assert_eq!(cache.entry_count(), 0);
     }
 }

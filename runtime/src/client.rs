@@ -31,7 +31,7 @@ pub struct Client {
 
 pub(crate) struct Inner {
     pub(crate) http: Http,
-    pub(crate) cache: Cache,
+    pub(crate) cache: Arc<Cache>,
     pub(crate) save_all_concurrency: usize,
 }
 
@@ -70,7 +70,7 @@ impl Client {
         &self.inner.http
     }
 
-    pub(crate) fn cache(&self) -> &Cache {
+    pub(crate) fn cache(&self) -> &Arc<Cache> {
         &self.inner.cache
     }
 }
@@ -139,6 +139,9 @@ impl ClientBuilder {
     /// Sends `Authorization: Bearer {token}` with every request; the value is
     /// marked sensitive, so it is not logged by `Debug`.
     pub fn bearer_auth(mut self, token: impl fmt::Display) -> Self {
+        if self.error.is_some() {
+            return self;
+        }
         match HeaderValue::try_from(format!("Bearer {token}")) {
             Ok(mut value) => {
                 value.set_sensitive(true);
@@ -190,7 +193,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                cache: Cache::default(),
+                cache: Arc::default(),
                 save_all_concurrency: self.save_all_concurrency,
             }),
         })

@@ -38,9 +38,11 @@ enum Kind {
     Decode { type_name: &'static str },
     /// A value could not be encoded as JSON.
     Encode { type_name: &'static str },
-    /// The work producing a shared result panicked; this caller gets an error
-    /// instead of waiting forever.
+    /// The work producing a shared result panicked; its callers get an
+    /// error instead of waiting forever.
     Panicked,
+    /// The request could not run to its end on the async runtime.
+    Runtime(&'static str),
     /// A broken invariant of backrest itself, reported rather than panicked.
     Internal(&'static str),
 }
@@ -138,6 +140,18 @@ impl Error {
         Error::new(Kind::Panicked)
     }
 
+    pub(crate) fn no_runtime() -> Self {
+        Error::new(Kind::Runtime(
+            "no Tokio runtime is running: backrest's requests run on Tokio",
+        ))
+    }
+
+    pub(crate) fn interrupted() -> Self {
+        Error::new(Kind::Runtime(
+            "the task running the request stopped before it finished (its runtime shut down)",
+        ))
+    }
+
     pub(crate) fn internal(message: &'static str) -> Self {
         Error::new(Kind::Internal(message))
     }
@@ -232,7 +246,8 @@ impl fmt::Display for Error {
                 write!(f, "response body is not a valid `{type_name}`")?;
             }
             Kind::Encode { type_name } => write!(f, "could not encode `{type_name}` as JSON")?,
-            Kind::Panicked => f.write_str("the shared request panicked in another caller")?,
+            Kind::Panicked => f.write_str("the request panicked (see the panic message)")?,
+            Kind::Runtime(message) => f.write_str(message)?,
             Kind::Internal(message) => write!(f, "internal error in backrest: {message}")?,
         }
         if let Some(source) = &self.inner.source {

@@ -44,6 +44,7 @@ where
     {
         Lookup::Hit(value) => value,
         Lookup::Wait(waiter) => waiter.await?,
+        Lookup::Fail(error) => return Err(error),
     };
     downcast(value)
 }

@@ -43,10 +43,20 @@ pub fn push_param<T: PathParam + ?Sized>(path: &mut String, value: &T) {
     }
 }
 
+/// The bytes that [`SEGMENT`] leaves as they are.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
 struct Encoder<'a>(&'a mut String);
 
 impl fmt::Write for Encoder<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Most values (integers, slugs, UUIDs) need no encoding: one scan.
+        if s.bytes().all(is_unreserved) {
+            self.0.push_str(s);
+            return Ok(());
+        }
         for piece in utf8_percent_encode(s, SEGMENT) {
             self.0.push_str(piece);
         }

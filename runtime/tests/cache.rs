@@ -405,21 +405,20 @@ async fn c6_a_panic_in_a_shared_fetch_leaves_no_caller_pending() {
     );
     server.on("GET", "/fragile/1", Reply::json(200, user_json(1, "calm")));
 
-    let driver = tokio::spawn({
-        let client = client.clone();
-        async move { Fragile::fetch(&client, (), 1).await }
-    });
-    server.wait_for(1).await;
-    let mut joiner = Box::pin(Fragile::fetch(&client, (), 1));
-    assert!(poll!(joiner.as_mut()).is_pending());
+    // Decoding panics in the request's own task; both callers get an error.
+    let mut callers = Box::pin(futures_util::future::join(
+        Fragile::fetch(&client, (), 1),
+        Fragile::fetch(&client, (), 1),
+    ));
+    tokio::select! {
+        _ = &mut callers => unreachable!("the reply is held"),
+        () = server.wait_for(1) => {}
+    }
     gate.open();
-
-    let panicked = driver.await.expect_err("the driving task panicked");
-    assert!(panicked.is_panic());
-    let err = joiner
-        .await
-        .expect_err("the joined caller gets an error, not a hang");
-    assert!(err.to_string().contains("panicked"), "{err}");
+    let (first, second) = callers.await;
+    for err in [first.unwrap_err(), second.unwrap_err()] {
+        assert!(err.to_string().contains("panicked"), "{err}");
+    }
     let next = Fragile::fetch(&client, (), 1)
         .await
         .expect("the key is not stuck");
@@ -467,34 +466,22 @@ async fn c7_dropping_the_first_caller_neither_cancels_nor_repeats_the_request() 
 }
 
 #[tokio::test]
-async fn c7_each_driver_dropped_in_turn_hands_the_request_over() {
+async fn c7_a_caller_holding_its_fetch_unpolled_does_not_stall_the_others() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
     server.on(
         "GET",
         "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&gate),
+        Reply::json(200, user_json(7, "Ada")).delay_ms(20),
     );
 
-    let mut first = Box::pin(User::fetch(&client, (), 7));
-    // The first caller drives the request while the server waits for it.
-    tokio::select! {
-        _ = &mut first => unreachable!("the reply is held"),
-        () = server.wait_for(1) => {}
-    }
-    let mut second = Box::pin(User::fetch(&client, (), 7));
-    let mut third = Box::pin(User::fetch(&client, (), 7));
-    assert!(poll!(second.as_mut()).is_pending());
-    assert!(poll!(third.as_mut()).is_pending());
-
-    drop(first);
-    // The second caller now drives the same request, then goes away too.
-    assert!(poll!(second.as_mut()).is_pending());
-    drop(second);
-    gate.open();
-
-    assert_eq!(name(&third.await), "Ada");
+    let mut idle = Box::pin(User::fetch(&client, (), 7));
+    assert!(poll!(idle.as_mut()).is_pending());
+    // `idle` started the request but is never polled again.
+    let other = User::fetch(&client, (), 7).await;
+    assert_eq!(name(&other), "Ada");
     assert_eq!(server.count("GET", "/users/7"), 1);
+    let idle = idle.await;
+    assert!(Arc::ptr_eq(idle.as_ref().unwrap(), other.as_ref().unwrap()));
 }
 
 #[tokio::test]
@@ -823,4 +810,82 @@ async fn c7_callers_dropped_at_random_under_load_leave_no_caller_pending() {
         "the key is not stuck"
     );
     assert_eq!(cached.name, "Ada");
+}
+
+#[tokio::test]
+async fn c9_a_fetch_after_a_save_does_not_join_a_request_from_before_it() {
+    let (server, client) = setup().await;
+    let gate = Gate::new();
+    server.on(
+        "GET",
+        "/users",
+        Reply::json(200, serde_json::json!([])).after(&gate),
+    );
+    server.on(
+        "GET",
+        "/users",
+        Reply::json(200, serde_json::json!([user_json(9, "Ada")])),
+    );
+    server.on("POST", "/users", Reply::json(201, user_json(9, "Ada")));
+
+    let before = tokio::spawn({
+        let client = client.clone();
+        async move { User::fetch_all(&client, ()).await }
+    });
+    server.wait_for(1).await;
+    User::unsaved("Ada").save(&client).await.unwrap();
+    // Read your writes: this fetch must not join the list from before the save.
+    let after = User::fetch_all(&client, ()).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(server.count("GET", "/users"), 2);
+    gate.open();
+    let before = before.await.unwrap().unwrap();
+    assert!(
+        Arc::ptr_eq(&before, &after),
+        "C5: the newer list, not its own"
+    );
+    assert!(Arc::ptr_eq(
+        &User::fetch_all(&client, ()).await.unwrap(),
+        &after
+    ));
+    assert_eq!(server.count("GET", "/users"), 2);
+}
+
+#[tokio::test]
+async fn c9_a_fetch_after_a_destroy_does_not_join_a_request_from_before_it() {
+    let (server, client) = setup().await;
+    let gate = Gate::new();
+    server.on(
+        "GET",
+        "/users/7",
+        Reply::json(200, user_json(7, "ghost")).after(&gate),
+    );
+    server.on("GET", "/users/7", Reply::text(404, "gone"));
+    server.on("DELETE", "/users/7", Reply::empty(204));
+
+    let before = tokio::spawn({
+        let client = client.clone();
+        async move { User::fetch(&client, (), 7).await }
+    });
+    server.wait_for(1).await;
+    User::new(7, "ghost").destroy(&client).await.unwrap();
+    let after = User::fetch(&client, (), 7).await;
+    assert_eq!(after.unwrap_err().status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(server.count("GET", "/users/7"), 2);
+    gate.open();
+    assert_eq!(name(&before.await.unwrap()), "ghost");
+}
+
+#[tokio::test]
+async fn c9_a_save_answered_204_without_an_id_still_invalidates_collections() {
+    let (server, client) = setup().await;
+    server.on("GET", "/users", Reply::json(200, serde_json::json!([])));
+    server.on("POST", "/users", Reply::empty(204));
+
+    User::fetch_all(&client, ()).await.unwrap();
+    let saved = User::unsaved("Ada").save(&client).await.unwrap();
+    User::fetch_all(&client, ()).await.unwrap();
+
+    assert_eq!(saved.id, None);
+    assert_eq!(server.count("GET", "/users"), 2);
 }
