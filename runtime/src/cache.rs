@@ -13,7 +13,10 @@
 //! # Sharing a load without `futures::future::Shared`'s traps
 //!
 //! A load is a [`Flight`]: the callers waiting on it ([`Waiter`]s) and, once
-//! it is done, its outcome. The load itself runs on a task of its own, so:
+//! it is done, its outcome. While its first caller is its only caller, that
+//! caller runs it inline, as a plain `await` would: a lone fetch costs no
+//! task. As soon as a second caller joins (or the first is dropped while
+//! others wait), the load moves to a task of its own, so that:
 //!
 //! - a wake-up of the load wakes that one task, never the callers; they park
 //!   their wakers and are woken once, when the outcome is set;
@@ -21,17 +24,18 @@
 //!   future without polling it, cannot stall the others;
 //! - a panic in the load is caught: every caller gets an error instead of
 //!   hanging, the cache stays consistent, and the panic is re-raised in the
-//!   load's own task, where the runtime reports it.
+//!   task that ran the load.
 //!
-//! When every waiter is gone before the load is done, its task is aborted
-//! and the key forgets it, so the next fetch sends a new request. The load
+//! When every waiter is gone before the load is done, it is dropped (its
+//! task aborted) and the key forgets it, so the next fetch sends a new
+//! request. The load
 //! runs outside every lock; locks are held only for map and list updates,
 //! and values they replace are dropped after unlocking.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -101,7 +105,8 @@ impl std::fmt::Debug for Cache {
 struct State {
     counter: u64,
     // foldhash, not SipHash: hashing a key was a third of a cache hit.
-    entries: HashMap<Key, Entry, RandomState>,
+    /// Keys are shared with the flights that load them.
+    entries: HashMap<Arc<Key>, Entry, RandomState>,
     /// The last invalidation of each type's collections.
     collection_floors: HashMap<TypeId, u64, RandomState>,
 }
@@ -203,9 +208,12 @@ impl Cache {
                     .as_ref()
                     .filter(|flight| flight.start > entry.floor(type_floor))
                 {
-                    if let Some(slot) = flight.join() {
+                    if let Some((slot, inline)) = flight.join() {
                         let flight = Arc::clone(flight);
                         drop(state);
+                        if let Some(load) = inline {
+                            self.spawn(&flight, load);
+                        }
                         return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot));
                     }
                 }
@@ -215,19 +223,27 @@ impl Cache {
             return Lookup::Fail(Error::no_runtime());
         };
         let start = state.next_number();
-        let flight = Arc::new(Flight::new(key.clone(), start));
+        let key = Arc::new(key);
+        let flight = Arc::new(Flight::new(Arc::clone(&key), start, runtime));
         let entry = state.entries.entry(key).or_default();
         entry.newest = Some(Arc::clone(&flight));
         entry.flights += 1;
         drop(state);
 
-        let task = runtime.spawn(run(
-            Arc::clone(self),
-            Arc::clone(&flight),
-            load(&flight.key),
-        ));
-        lock(&flight.state).task = Some(task.abort_handle());
+        // The first caller runs the load itself until someone joins.
+        lock(&flight.state).inline = Some(load(&flight.key));
         Lookup::Wait(Waiter::new(Arc::clone(self), flight, FIRST_SLOT))
+    }
+
+    /// Moves a load to a task of its own, where no caller can stall it.
+    fn spawn(self: &Arc<Self>, flight: &Arc<Flight>, load: Load) {
+        let task = flight
+            .runtime
+            .spawn(run(Arc::clone(self), Arc::clone(flight), load));
+        let mut state = lock(&flight.state);
+        if state.phase == Phase::Running {
+            state.task = Some(task.abort_handle());
+        }
     }
 
     /// Records a successful write of a member: `member`, if given, becomes
@@ -239,12 +255,17 @@ impl Cache {
         state.collection_floors.insert(type_id, number);
         let replaced = member.and_then(|(key, value)| {
             self.stores.fetch_add(1, Ordering::Release);
-            state
-                .entries
-                .entry(key)
-                .or_default()
-                .value
-                .replace((number, value))
+            match state.entries.get_mut(&key) {
+                Some(entry) => entry.value.replace((number, value)),
+                None => {
+                    let entry = Entry {
+                        value: Some((number, value)),
+                        ..Entry::default()
+                    };
+                    state.entries.insert(Arc::new(key), entry);
+                    None
+                }
+            }
         });
         drop(state);
         drop(replaced);
@@ -341,7 +362,9 @@ impl Cache {
 
     /// Ends a load: unless its waiters all left first, stores its result,
     /// hands the outcome to every waiter and wakes them. Runs once per load.
-    fn finish(&self, flight: &Arc<Flight>, result: Result<Value, Error>) {
+    /// `caller` is the waiter that ran the load inline, if one did: it needs
+    /// no wake-up.
+    fn finish(&self, flight: &Arc<Flight>, result: Result<Value, Error>, caller: Option<usize>) {
         {
             let mut state = lock(&flight.state);
             if state.phase != Phase::Running {
@@ -350,7 +373,7 @@ impl Cache {
             state.phase = Phase::Finishing;
         }
         let outcome = self.complete(flight, result);
-        let wakers = lock(&flight.state).finish(outcome);
+        let wakers = lock(&flight.state).finish(outcome, caller);
         for waker in wakers {
             waker.wake();
         }
@@ -391,9 +414,9 @@ async fn run(cache: Arc<Cache>, flight: Arc<Flight>, load: Load) {
     let result = AssertUnwindSafe(load).catch_unwind().await;
     unfinished.armed = false;
     match result {
-        Ok(result) => cache.finish(&flight, result),
+        Ok(result) => cache.finish(&flight, result, None),
         Err(panic) => {
-            cache.finish(&flight, Err(Error::panicked()));
+            cache.finish(&flight, Err(Error::panicked()), None);
             resume_unwind(panic);
         }
     }
@@ -410,7 +433,8 @@ struct Unfinished<'a> {
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.cache.finish(self.flight, Err(Error::interrupted()));
+            self.cache
+                .finish(self.flight, Err(Error::interrupted()), None);
         }
     }
 }
@@ -429,8 +453,10 @@ const FIRST_SLOT: usize = 0;
 
 /// One load in flight, shared by its waiters.
 struct Flight {
-    key: Key,
+    key: Arc<Key>,
     start: u64,
+    /// Where the load moves when a second caller joins.
+    runtime: Handle,
     state: Mutex<FlightState>,
 }
 
@@ -448,6 +474,13 @@ enum Phase {
 
 struct FlightState {
     phase: Phase,
+    /// The load, while its only caller runs it inline and is not polling it.
+    inline: Option<Load>,
+    /// The first caller is polling the inline load right now.
+    polling: bool,
+    /// A caller joined during that poll: the load moves to a task after it.
+    spawn_requested: bool,
+    /// The load's task, once it has one.
     task: Option<AbortHandle>,
     outcome: Option<Outcome>,
     slots: Vec<Option<Waker>>,
@@ -456,12 +489,16 @@ struct FlightState {
 }
 
 impl Flight {
-    fn new(key: Key, start: u64) -> Self {
+    fn new(key: Arc<Key>, start: u64, runtime: Handle) -> Self {
         Flight {
             key,
             start,
+            runtime,
             state: Mutex::new(FlightState {
                 phase: Phase::Running,
+                inline: None,
+                polling: false,
+                spawn_requested: false,
                 task: None,
                 outcome: None,
                 slots: vec![None],
@@ -471,20 +508,27 @@ impl Flight {
         }
     }
 
-    /// Registers one more waiter, unless the load is over.
-    fn join(&self) -> Option<usize> {
+    /// Registers one more waiter, unless the load is over. With a second
+    /// waiter the load must leave its first caller: returns it to spawn, or
+    /// asks that caller to spawn it after the poll it is in.
+    fn join(&self) -> Option<(usize, Option<Load>)> {
         let mut state = lock(&self.state);
         if !matches!(state.phase, Phase::Running | Phase::Finishing) {
             return None;
         }
         state.live += 1;
-        Some(match state.free.pop() {
+        let inline = state.inline.take();
+        if state.polling {
+            state.spawn_requested = true;
+        }
+        let slot = match state.free.pop() {
             Some(slot) => slot,
             None => {
                 state.slots.push(None);
                 state.slots.len() - 1
             }
-        })
+        };
+        Some((slot, inline))
     }
 }
 
@@ -495,12 +539,23 @@ impl FlightState {
         self.live -= 1;
     }
 
-    /// Sets the outcome and takes every parked waker, to wake once unlocked.
-    fn finish(&mut self, outcome: Outcome) -> Vec<Waker> {
+    /// Sets the outcome and takes every parked waker but `caller`'s, to wake
+    /// once unlocked.
+    fn finish(&mut self, outcome: Outcome, caller: Option<usize>) -> Vec<Waker> {
         self.phase = Phase::Done;
         self.outcome = Some(outcome);
         self.task = None;
+        if let Some(caller) = caller {
+            self.slots[caller] = None;
+        }
         self.slots.iter_mut().filter_map(Option::take).collect()
+    }
+
+    fn park(&mut self, slot: usize, waker: &Waker) {
+        match &mut self.slots[slot] {
+            Some(parked) if parked.will_wake(waker) => {}
+            parked => *parked = Some(waker.clone()),
+        }
     }
 }
 
@@ -523,6 +578,51 @@ impl Waiter {
     }
 }
 
+impl Waiter {
+    /// Polls the load inline, as its only caller; called with the flight
+    /// unlocked and `polling` set.
+    fn run_inline(&mut self, mut load: Load, cx: &mut Context<'_>) -> Poll<Result<Value, Error>> {
+        match catch_unwind(AssertUnwindSafe(|| load.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => {
+                let mut state = lock(&self.flight.state);
+                state.polling = false;
+                state.park(self.slot, cx.waker());
+                if state.spawn_requested || state.live > 1 {
+                    drop(state);
+                    self.cache.spawn(&self.flight, load);
+                } else {
+                    state.inline = Some(load);
+                }
+                Poll::Pending
+            }
+            Ok(Poll::Ready(result)) => {
+                drop(load);
+                self.cache.finish(&self.flight, result, Some(self.slot));
+                self.take_outcome()
+            }
+            Err(panic) => {
+                drop(load);
+                self.cache
+                    .finish(&self.flight, Err(Error::panicked()), Some(self.slot));
+                self.done = true;
+                lock(&self.flight.state).release(self.slot);
+                resume_unwind(panic);
+            }
+        }
+    }
+
+    fn take_outcome(&mut self) -> Poll<Result<Value, Error>> {
+        let mut state = lock(&self.flight.state);
+        let Some(outcome) = state.outcome.clone() else {
+            return Poll::Ready(Err(Error::internal("a finished load has no outcome")));
+        };
+        state.release(self.slot);
+        drop(state);
+        self.done = true;
+        Poll::Ready(self.cache.resolve(&self.flight, outcome))
+    }
+}
+
 impl Future for Waiter {
     type Output = Result<Value, Error>;
 
@@ -532,16 +632,16 @@ impl Future for Waiter {
             return Poll::Ready(Err(Error::internal("a fetch was polled after it resolved")));
         }
         let mut state = lock(&this.flight.state);
-        if let Some(outcome) = state.outcome.clone() {
-            state.release(this.slot);
+        if state.outcome.is_some() {
             drop(state);
-            this.done = true;
-            return Poll::Ready(this.cache.resolve(&this.flight, outcome));
+            return this.take_outcome();
         }
-        match &mut state.slots[this.slot] {
-            Some(parked) if parked.will_wake(cx.waker()) => {}
-            parked => *parked = Some(cx.waker().clone()),
+        if let Some(load) = state.inline.take() {
+            state.polling = true;
+            drop(state);
+            return this.run_inline(load, cx);
         }
+        state.park(this.slot, cx.waker());
         Poll::Pending
     }
 }
@@ -553,15 +653,26 @@ impl Drop for Waiter {
         }
         let mut state = lock(&self.flight.state);
         state.release(self.slot);
-        if state.live > 0 || state.phase != Phase::Running {
+        if state.phase != Phase::Running {
+            return;
+        }
+        if state.live > 0 {
+            // The first caller leaves while others wait: its load moves on.
+            let inline = state.inline.take();
+            drop(state);
+            if let Some(load) = inline {
+                self.cache.spawn(&self.flight, load);
+            }
             return;
         }
         state.phase = Phase::Cancelled;
         let task = state.task.take();
+        let inline = state.inline.take();
         drop(state);
         // Forget the load first, so that the key is consistent whatever
-        // dropping the task's future does.
+        // dropping the load does.
         self.cache.abandon(&self.flight);
+        drop(inline);
         if let Some(task) = task {
             task.abort();
         }

@@ -107,17 +107,17 @@ impl Http {
         }
     }
 
-    /// GET `path` and decode its JSON body as a `T`.
-    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+    /// GET `url` (made by [`Http::url`]) and decode its JSON body as a `T`.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, Error> {
         let method = Method::GET;
-        let url = self.url(path);
-        let request = self.request(&method, &url, path)?;
-        let response = self.send(&method, &url, request).await?;
+        let path = url.get(self.base.len()..).unwrap_or_default();
+        let request = self.request(&method, url, path)?;
+        let response = self.send(&method, url, request).await?;
         let body = response
             .bytes()
             .await
-            .map_err(|e| Error::transport(&method, &url, e))?;
-        serde_json::from_slice(&body).map_err(|e| Error::decode::<T>(&method, &url, e))
+            .map_err(|e| Error::transport(&method, url, e))?;
+        serde_json::from_slice(&body).map_err(|e| Error::decode::<T>(&method, url, e))
     }
 
     /// Sends `value` as JSON and decodes the answer: `None` when the server

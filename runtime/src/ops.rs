@@ -53,10 +53,10 @@ fn load<T>(client: &Client, path: &str) -> Load
 where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    let url = client.http().url(path);
     let client = client.clone();
-    let path = path.to_owned();
     Box::pin(async move {
-        let value: T = client.http().get(&path).await?;
+        let value: T = client.http().get(&url).await?;
         Ok(Arc::new(value) as Value)
     })
 }
