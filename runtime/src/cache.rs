@@ -194,13 +194,30 @@ impl Cache {
         reload: bool,
         load: impl FnOnce(&Key) -> Load,
     ) -> Lookup {
-        let mut state = lock(&self.state);
+        let state = lock(&self.state);
+        if !reload {
+            if let Some(entry) = state.entries.get(&key) {
+                if let Some((_, value)) = entry.valid(state.type_floor(&key)) {
+                    return Lookup::Hit(value);
+                }
+            }
+        }
+        self.join_or_start(state, key, reload, load)
+    }
+
+    /// The miss path of [`Cache::get`], kept out of the hit path.
+    #[cold]
+    #[inline(never)]
+    fn join_or_start(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        key: Key,
+        reload: bool,
+        load: impl FnOnce(&Key) -> Load,
+    ) -> Lookup {
         if !reload {
             if let Some(entry) = state.entries.get(&key) {
                 let type_floor = state.type_floor(&key);
-                if let Some((_, value)) = entry.valid(type_floor) {
-                    return Lookup::Hit(value);
-                }
                 // A load that started before a save, destroy or invalidation
                 // of this key would answer with what the write replaced.
                 if let Some(flight) = entry
