@@ -33,7 +33,7 @@
 //! and values they replace are dropped after unlocking.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
@@ -109,6 +109,9 @@ struct State {
     entries: HashMap<Arc<Key>, Entry, RandomState>,
     /// The last invalidation of each type's collections.
     collection_floors: HashMap<TypeId, u64, RandomState>,
+    /// The collection keys of each type that have an entry, so that an
+    /// invalidation can drop their values at once.
+    collection_keys: HashMap<TypeId, HashSet<Arc<Key>, RandomState>, RandomState>,
 }
 
 impl State {
@@ -141,11 +144,44 @@ impl State {
     #[must_use = "drop what is removed after unlocking"]
     fn tidy(&mut self, key: &Key) -> Option<Entry> {
         let entry = self.entries.get(key)?;
-        if entry.flights == 0 && self.valid(key, entry).is_none() {
-            self.entries.remove(key)
-        } else {
-            None
+        if entry.flights > 0 || self.valid(key, entry).is_some() {
+            return None;
         }
+        if key.kind == Kind::Collection {
+            if let Some(keys) = self.collection_keys.get_mut(&key.type_id) {
+                keys.remove(key);
+            }
+        }
+        self.entries.remove(key)
+    }
+
+    /// Invalidates every collection of a type: raises its floor, takes the
+    /// values cached for them and removes the entries no load needs, into
+    /// `garbage`, to be dropped once unlocked.
+    fn invalidate_collections(&mut self, type_id: TypeId, number: u64, garbage: &mut Vec<Entry>) {
+        self.collection_floors.insert(type_id, number);
+        let State {
+            entries,
+            collection_keys,
+            ..
+        } = self;
+        let Some(keys) = collection_keys.get_mut(&type_id) else {
+            return;
+        };
+        keys.retain(|key| {
+            let Some(entry) = entries.get_mut(key) else {
+                return false;
+            };
+            if entry.flights > 0 {
+                garbage.push(Entry {
+                    value: entry.value.take(),
+                    ..Entry::default()
+                });
+                return true;
+            }
+            garbage.extend(entries.remove(key));
+            false
+        });
     }
 }
 
@@ -242,24 +278,62 @@ impl Cache {
         let start = state.next_number();
         let key = Arc::new(key);
         let flight = Arc::new(Flight::new(Arc::clone(&key), start, runtime));
+        if key.kind == Kind::Collection && !state.entries.contains_key(&key) {
+            state
+                .collection_keys
+                .entry(key.type_id)
+                .or_default()
+                .insert(Arc::clone(&key));
+        }
         let entry = state.entries.entry(key).or_default();
         entry.newest = Some(Arc::clone(&flight));
         entry.flights += 1;
         drop(state);
 
-        // The first caller runs the load itself until someone joins.
-        lock(&flight.state).inline = Some(load(&flight.key));
-        Lookup::Wait(Waiter::new(Arc::clone(self), flight, FIRST_SLOT))
+        // The waiter exists before the load is built, so that a panic while
+        // building it still ends the flight.
+        let waiter = Waiter::new(Arc::clone(self), flight, FIRST_SLOT);
+        let load = match catch_unwind(AssertUnwindSafe(|| load(&waiter.flight.key))) {
+            Ok(load) => load,
+            Err(panic) => {
+                self.finish(&waiter.flight, Err(Error::panicked()), Some(FIRST_SLOT));
+                drop(waiter);
+                resume_unwind(panic);
+            }
+        };
+        // The first caller runs the load itself, unless someone joined
+        // while it was being built.
+        let mut state = lock(&waiter.flight.state);
+        if state.live > 1 {
+            drop(state);
+            self.spawn(&waiter.flight, load);
+        } else {
+            state.inline = Some(load);
+            drop(state);
+        }
+        Lookup::Wait(waiter)
     }
 
-    /// Moves a load to a task of its own, where no caller can stall it.
+    /// Moves a load to a task of its own, where no caller can stall it: on
+    /// the runtime of the caller at hand (one that is running), else on the
+    /// first caller's.
     fn spawn(self: &Arc<Self>, flight: &Arc<Flight>, load: Load) {
-        let task = flight
-            .runtime
-            .spawn(run(Arc::clone(self), Arc::clone(flight), load));
+        let unfinished = Unfinished {
+            cache: Arc::clone(self),
+            flight: Arc::clone(flight),
+            armed: true,
+        };
+        let runtime = Handle::try_current().unwrap_or_else(|_| flight.runtime.clone());
+        let task = runtime.spawn(run(unfinished, load));
         let mut state = lock(&flight.state);
-        if state.phase == Phase::Running {
-            state.task = Some(task.abort_handle());
+        match state.phase {
+            Phase::Running => state.task = Some(task.abort_handle()),
+            // Every waiter left while the load was being handed over.
+            Phase::Cancelled => {
+                drop(state);
+                task.abort();
+            }
+            Phase::Finishing | Phase::Done => {}
         }
     }
 
@@ -269,7 +343,8 @@ impl Cache {
     pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Value)>) {
         let mut state = lock(&self.state);
         let number = state.next_number();
-        state.collection_floors.insert(type_id, number);
+        let mut garbage = Vec::new();
+        state.invalidate_collections(type_id, number, &mut garbage);
         let replaced = member.and_then(|(key, value)| {
             self.stores.fetch_add(1, Ordering::Release);
             match state.entries.get_mut(&key) {
@@ -285,7 +360,7 @@ impl Cache {
             }
         });
         drop(state);
-        drop(replaced);
+        drop((replaced, garbage));
     }
 
     /// Records a successful delete: the member is evicted (no load that
@@ -294,7 +369,8 @@ impl Cache {
     pub(crate) fn destroyed(&self, key: &Key) {
         let mut state = lock(&self.state);
         let number = state.next_number();
-        state.collection_floors.insert(key.type_id, number);
+        let mut garbage = Vec::new();
+        state.invalidate_collections(key.type_id, number, &mut garbage);
         let mut evicted = None;
         let mut removed = None;
         if let Some(entry) = state.entries.get_mut(key) {
@@ -303,7 +379,7 @@ impl Cache {
             removed = state.tidy(key);
         }
         drop(state);
-        drop((evicted, removed));
+        drop((evicted, removed, garbage));
     }
 
     /// A load finished: stores its value if it is the newest, and works out
@@ -422,36 +498,36 @@ impl Cache {
 }
 
 /// Runs a load on its own task and ends its flight, whatever happens.
-async fn run(cache: Arc<Cache>, flight: Arc<Flight>, load: Load) {
-    let mut unfinished = Unfinished {
-        cache: &cache,
-        flight: &flight,
-        armed: true,
-    };
+///
+/// `unfinished` is an argument, not a local, so that it is dropped (and
+/// ends the flight) even if the task is dropped before its first poll.
+async fn run(mut unfinished: Unfinished, load: Load) {
     let result = AssertUnwindSafe(load).catch_unwind().await;
     unfinished.armed = false;
+    let (cache, flight) = (&unfinished.cache, &unfinished.flight);
     match result {
-        Ok(result) => cache.finish(&flight, result, None),
+        Ok(result) => cache.finish(flight, result, None),
         Err(panic) => {
-            cache.finish(&flight, Err(Error::panicked()), None);
+            cache.finish(flight, Err(Error::panicked()), None);
             resume_unwind(panic);
         }
     }
 }
 
 /// Ends a flight whose task is dropped before its load finished (aborted
-/// because every waiter left, or stopped with its runtime).
-struct Unfinished<'a> {
-    cache: &'a Cache,
-    flight: &'a Arc<Flight>,
+/// because every waiter left, or stopped with its runtime, perhaps before
+/// it ever ran).
+struct Unfinished {
+    cache: Arc<Cache>,
+    flight: Arc<Flight>,
     armed: bool,
 }
 
-impl Drop for Unfinished<'_> {
+impl Drop for Unfinished {
     fn drop(&mut self) {
         if self.armed {
             self.cache
-                .finish(self.flight, Err(Error::interrupted()), None);
+                .finish(&self.flight, Err(Error::interrupted()), None);
         }
     }
 }
@@ -612,17 +688,20 @@ impl Waiter {
                 }
                 Poll::Pending
             }
+            // The flight ends before the load is dropped: a load that panics
+            // when dropped must not leave other waiters pending.
             Ok(Poll::Ready(result)) => {
-                drop(load);
                 self.cache.finish(&self.flight, result, Some(self.slot));
-                self.take_outcome()
+                let outcome = self.take_outcome();
+                drop(load);
+                outcome
             }
             Err(panic) => {
-                drop(load);
                 self.cache
                     .finish(&self.flight, Err(Error::panicked()), Some(self.slot));
                 self.done = true;
                 lock(&self.flight.state).release(self.slot);
+                drop(load);
                 resume_unwind(panic);
             }
         }
@@ -705,6 +784,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use std::future::{pending, ready};
+    use std::time::Duration;
 
     use super::*;
 
@@ -859,5 +939,215 @@ mod tests {
             _ => panic!("expected an error"),
         }
         assert_eq!(cache.entry_count(), 0);
+    }
+
+    /// A waker that counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    #[tokio::test]
+    async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
+        let cache = Arc::new(Cache::default());
+        let (count, waker) = counting();
+        let mut joined = None;
+        let first = waiter(cache.get(key("/a"), false, |_| {
+            // Another caller joins after the flight is published but before
+            // its load is stored, and parks.
+            let mut second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+            assert!(
+                second
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+            joined = Some(second);
+            Box::pin(ready(Ok(value(1))))
+        }));
+        let mut second = joined.expect("joined while the load was built");
+        // `first` is held but never polled: `second` must not depend on it.
+        settle().await;
+        assert!(
+            count.0.load(Ordering::SeqCst) > 0,
+            "the parked joiner was woken"
+        );
+        let Poll::Ready(Ok(got)) = poll_once(second.as_mut()) else {
+            panic!("the joiner resolves");
+        };
+        assert_eq!(got.downcast_ref::<u32>(), Some(&1));
+        drop(first);
+    }
+
+    #[test]
+    fn a_load_whose_task_never_runs_still_ends_its_flight() {
+        let cache = Arc::new(Cache::default());
+        let gone = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let first = {
+            let _enter = gone.enter();
+            waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))))
+        };
+        drop(gone);
+        // A caller outside any runtime joins: the load moves to a task on
+        // the first caller's runtime, which is gone, so the task never runs.
+        let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let got = tokio::time::timeout(Duration::from_secs(5), second).await;
+            let err = got.expect("the joiner resolves").expect_err("interrupted");
+            assert!(err.to_string().contains("stopped"), "{err}");
+            // And the key is not stuck on that flight for later callers.
+            let third = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(3))))));
+            let got = tokio::time::timeout(Duration::from_secs(5), third).await;
+            assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&3));
+        });
+        drop(first);
+    }
+
+    #[test]
+    fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
+        let cache = Arc::new(Cache::default());
+        // The first caller's runtime exists but is not being driven (a
+        // current-thread runtime between two `block_on` calls).
+        let idle = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _first = {
+            let _enter = idle.enter();
+            waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))))
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+            let got = tokio::time::timeout(Duration::from_secs(5), second).await;
+            assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
+        });
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_building_a_load_does_not_poison_the_key() {
+        let cache = Arc::new(Cache::default());
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            cache.get(key("/a"), false, |_| panic!("building the load panics"))
+        }));
+        assert!(panicked.is_err());
+        let next = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(2))))));
+        let got = tokio::time::timeout(Duration::from_secs(5), next).await;
+        assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&2));
+    }
+
+    /// A load that lets a second caller join while it is polled inline, is
+    /// ready, and panics when dropped.
+    struct JoinThenReady {
+        cache: Arc<Cache>,
+        joined: Arc<Mutex<Option<Pin<Box<Waiter>>>>>,
+    }
+
+    impl Future for JoinThenReady {
+        type Output = Result<Value, Error>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            let joiner = waiter(self.cache.get(key("/a"), false, |_| panic!("joins")));
+            *lock(&self.joined) = Some(joiner);
+            Poll::Ready(Ok(value(1)))
+        }
+    }
+
+    impl Drop for JoinThenReady {
+        fn drop(&mut self) {
+            panic!("the load panics when dropped");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_load_that_panics_when_dropped_does_not_hang_a_joiner() {
+        let cache = Arc::new(Cache::default());
+        let joined = Arc::new(Mutex::new(None));
+        let load = JoinThenReady {
+            cache: Arc::clone(&cache),
+            joined: Arc::clone(&joined),
+        };
+        let mut first = waiter(cache.get(key("/a"), false, move |_| Box::pin(load)));
+        let polled = catch_unwind(AssertUnwindSafe(|| poll_once(first.as_mut())));
+        assert!(polled.is_err());
+        drop(first);
+        let second = lock(&joined).take().expect("joined during the poll");
+        let got = tokio::time::timeout(Duration::from_secs(5), second).await;
+        assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
+    }
+
+    #[test]
+    fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let _enter = runtime.enter();
+        let mut orphans = 0;
+        for _ in 0..2_000 {
+            let cache = Arc::new(Cache::default());
+            let token = Arc::new(());
+            let held = Arc::clone(&token);
+            let mut joined = None;
+            // The first caller still holds the load inline while a second
+            // (which joined while it was built) waits.
+            let first = waiter(cache.get(key("/a"), false, |_| {
+                joined = Some(waiter(cache.get(key("/a"), false, |_| panic!("joins"))));
+                Box::pin(async move {
+                    let _held = held;
+                    pending::<Result<Value, Error>>().await
+                })
+            }));
+            let second = joined.expect("joined while the load was built");
+            let barrier = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    barrier.wait();
+                    drop(first);
+                });
+                barrier.wait();
+                drop(second);
+            });
+            // Every waiter is gone: the load is dropped, inline or by abort.
+            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            while Arc::strong_count(&token) > 1 && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            if Arc::strong_count(&token) > 1 {
+                orphans += 1;
+            }
+            assert_eq!(cache.entry_count(), 0);
+        }
+        assert_eq!(orphans, 0, "loads left running for nobody");
+    }
+
+    #[tokio::test]
+    async fn an_invalidated_collection_does_not_keep_its_value() {
+        let cache = Arc::new(Cache::default());
+        let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/a".to_owned());
+        let big: Value = Arc::new(vec![0_u8; 1 << 20]);
+        let held = Arc::clone(&big);
+        let load = waiter(cache.get(list, false, move |_| Box::pin(ready(Ok(big)))));
+        drop(load.await.unwrap());
+        assert_eq!(cache.entry_count(), 1);
+        cache.saved(TypeId::of::<u32>(), None); // invalidates every u32 collection
+        assert_eq!(Arc::strong_count(&held), 1, "the value is dropped");
+        assert_eq!(cache.entry_count(), 0, "and its entry removed");
     }
 }
