@@ -19,6 +19,27 @@ async fn setup() -> (Server, Client) {
     (server, client)
 }
 
+/// Scripts the next `GET /users/7` to answer `name`, held until the
+/// returned gate opens.
+fn gated(server: &Server, name: &str) -> Gate {
+    let gate = Gate::new();
+    server.on(
+        "GET",
+        "/users/7",
+        Reply::json(200, user_json(7, name)).after(&gate),
+    );
+    gate
+}
+
+/// Fetches user 7 on a task of its own, as another part of a program would.
+fn spawn_fetch(
+    client: &Client,
+    options: Fetch,
+) -> tokio::task::JoinHandle<Result<Arc<User>, backrest_runtime::Error>> {
+    let client = client.clone();
+    tokio::spawn(async move { User::fetch_with(&client, (), 7, options).await })
+}
+
 fn name(user: &Result<Arc<User>, backrest_runtime::Error>) -> &str {
     &user.as_ref().expect("fetch succeeded").name
 }
@@ -155,10 +176,7 @@ async fn c3_reload_never_joins_a_request_in_flight() {
     );
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "new")));
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     // The old request is held; the reload is answered at once.
     let fresh = User::fetch_with(&client, (), 7, Fetch::reload()).await;
@@ -183,10 +201,7 @@ async fn c4_slow_old_fetch_with_fast_reload_caches_the_reload() {
     );
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "new")));
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     let reload = User::fetch_with(&client, (), 7, Fetch::reload()).await;
     old_gate.open();
@@ -202,28 +217,12 @@ async fn c4_slow_old_fetch_with_fast_reload_caches_the_reload() {
 #[tokio::test]
 async fn c4_fast_fetch_with_slow_reload_ends_with_the_reload_cached() {
     let (server, client) = setup().await;
-    let old_gate = Gate::new();
-    let new_gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "old")).after(&old_gate),
-    );
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "new")).after(&new_gate),
-    );
+    let old_gate = gated(&server, "old");
+    let new_gate = gated(&server, "new");
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
-    let reload = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch_with(&client, (), 7, Fetch::reload()).await }
-    });
+    let reload = spawn_fetch(&client, Fetch::reload());
     server.wait_for(2).await;
 
     old_gate.open();
@@ -251,28 +250,12 @@ async fn c4_fast_fetch_with_slow_reload_ends_with_the_reload_cached() {
 #[tokio::test]
 async fn c4_plain_fetch_joins_the_newest_request_in_flight() {
     let (server, client) = setup().await;
-    let old_gate = Gate::new();
-    let new_gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "old")).after(&old_gate),
-    );
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "new")).after(&new_gate),
-    );
+    let old_gate = gated(&server, "old");
+    let new_gate = gated(&server, "new");
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
-    let reload = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch_with(&client, (), 7, Fetch::reload()).await }
-    });
+    let reload = spawn_fetch(&client, Fetch::reload());
     server.wait_for(2).await;
     let mut joiner = Box::pin(User::fetch(&client, (), 7));
     assert!(poll!(joiner.as_mut()).is_pending());
@@ -306,15 +289,9 @@ async fn c5_old_request_failing_while_a_reload_is_in_flight_gets_its_error() {
         Reply::json(200, user_json(7, "new")).after(&new_gate),
     );
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
-    let reload = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch_with(&client, (), 7, Fetch::reload()).await }
-    });
+    let reload = spawn_fetch(&client, Fetch::reload());
     server.wait_for(2).await;
 
     old_gate.open();
@@ -338,10 +315,7 @@ async fn c5_old_request_failing_after_a_newer_success_gets_the_newer_value() {
     );
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "new")));
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     let reload = User::fetch_with(&client, (), 7, Fetch::reload()).await;
     old_gate.open();
@@ -436,10 +410,7 @@ async fn c7_dropping_the_first_caller_neither_cancels_nor_repeats_the_request() 
         Reply::json(200, user_json(7, "Ada")).after(&gate),
     );
 
-    let first = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let first = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     let mut second = Box::pin(User::fetch(&client, (), 7));
     let mut third = Box::pin(User::fetch(&client, (), 7));
@@ -586,10 +557,7 @@ async fn c9_a_response_to_a_request_started_before_a_save_is_never_cached() {
     );
     server.on("PUT", "/users/7", Reply::json(200, user_json(7, "saved")));
 
-    let fetch = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let fetch = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     User::new(7, "saved").save(&client).await.unwrap();
     gate.open();
@@ -650,10 +618,7 @@ async fn c9_a_response_to_a_request_started_before_a_destroy_is_never_cached() {
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "reborn")));
     server.on("DELETE", "/users/7", Reply::empty(204));
 
-    let fetch = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let fetch = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     User::new(7, "ghost").destroy(&client).await.unwrap();
     gate.open();
@@ -863,10 +828,7 @@ async fn c9_a_fetch_after_a_destroy_does_not_join_a_request_from_before_it() {
     server.on("GET", "/users/7", Reply::text(404, "gone"));
     server.on("DELETE", "/users/7", Reply::empty(204));
 
-    let before = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let before = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
     User::new(7, "ghost").destroy(&client).await.unwrap();
     let after = User::fetch(&client, (), 7).await;
