@@ -63,6 +63,10 @@ pub use backrest_runtime::{
     Method, Model, PathParam, SaveAllError, StatusCode, all_or_fail, push_param,
 };
 
+/// The reqwest crate backrest is built on, to configure a `reqwest::Client`
+/// for [`ClientBuilder::http_client`] with the same version.
+pub use backrest_runtime::reqwest;
+
 /// Derives [`Model`](trait@Model): see the trait, and the attributes below.
 pub use backrest_macros::Model;
 

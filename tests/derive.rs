@@ -317,3 +317,28 @@ async fn generated_futures_are_send_and_can_be_spawned() {
     }
     assert_eq!(server.count("GET", "/api/v1/users/1"), 1);
 }
+
+#[tokio::test]
+async fn a_reqwest_client_built_through_the_re_export_is_used() {
+    let server = Server::start().await;
+    server.on(
+        "GET",
+        "/users/1",
+        Reply::json(200, json!({"id": 1, "name": "a"})),
+    );
+    use backrest::reqwest::{self as http, header::HeaderMap};
+
+    let mut headers = HeaderMap::new();
+    headers.insert("x-from", "reexport".parse().unwrap());
+    let http = http::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let client = Client::builder(&server.url())
+        .http_client(http)
+        .build()
+        .unwrap();
+
+    User::fetch(&client, 1).await.unwrap();
+    assert_eq!(server.requests()[0].header("x-from"), Some("reexport"));
+}

@@ -23,6 +23,10 @@ pub use fetch::Fetch;
 pub use model::Model;
 pub use path::{PathParam, push_param};
 pub use reqwest::{Method, StatusCode};
+
+/// The reqwest crate backrest is built on, to configure a `reqwest::Client`
+/// for [`ClientBuilder::http_client`] with the same version.
+pub use reqwest;
 pub use save_all::SaveAllError;
 
 /// What generated code names, by absolute path, so that user types called
