@@ -192,12 +192,7 @@ impl Server {
     ///
     /// If no port can be bound: a test set-up failure.
     pub async fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port for the test server");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
+        let (listener, addr) = bind().await;
         let shared = Arc::new(Shared::default());
         let state = Arc::clone(&shared);
         let app = Router::new().fallback(move |request: HttpRequest<Body>| {
@@ -292,12 +287,7 @@ impl Drop for Server {
 
 /// A base URL on 127.0.0.1 where nothing listens: connecting is refused.
 pub async fn refused_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
+    let (listener, addr) = bind().await;
     drop(listener);
     format!("http://{addr}")
 }
@@ -372,18 +362,28 @@ impl Drop for InFlight<'_> {
 /// A base URL on 127.0.0.1 whose server accepts each connection and closes
 /// it at once, without answering.
 pub async fn hang_up_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let addr = listener
-        .local_addr()
-        .expect("a bound listener has an address");
+    let (listener, addr) = bind().await;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             drop(stream);
         }
     });
     format!("http://{addr}")
+}
+
+/// A listener on an ephemeral port of 127.0.0.1, and its address.
+///
+/// # Panics
+///
+/// If no port can be bound: a test set-up failure.
+async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    (listener, addr)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
