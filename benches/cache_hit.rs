@@ -9,15 +9,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backrest::Client;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use common::{Loopback, User, client_runtime};
+use common::{Loopback, User, client_runtime, hit_peers};
 
 const ID: u64 = 7;
 
@@ -30,16 +29,7 @@ fn cache_hit(c: &mut Criterion) {
         .expect("warm the cache");
     let requests = loopback.server.total();
 
-    let rwlock: RwLock<HashMap<String, Arc<User>>> = RwLock::new(HashMap::from([(
-        format!("/users/{ID}"),
-        Arc::clone(&cached),
-    )]));
-    let moka = runtime.block_on(async {
-        let moka = moka::future::Cache::<String, Arc<User>>::new(10_000);
-        moka.insert(format!("/users/{ID}"), Arc::clone(&cached))
-            .await;
-        moka
-    });
+    let (rwlock, moka) = hit_peers(&runtime, ID, &cached);
 
     let mut group = c.benchmark_group("cache_hit");
     group.bench_function("backrest_fetch", |b| {

@@ -21,16 +21,15 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::PoisonError;
 use std::time::Instant;
 
 use backrest::{Client, DEFAULT_SAVE_ALL_CONCURRENCY, Fetch};
 use tokio::runtime::Runtime;
 
-use common::{Loopback, User, buffer_unordered, client_runtime, plain_get, users};
+use common::{Loopback, User, buffer_unordered, client_runtime, hit_peers, plain_get, users};
 
 const ID: u64 = 7;
 
@@ -130,16 +129,7 @@ fn main() {
     let cached = runtime
         .block_on(User::fetch(&client, ID))
         .expect("warm the cache");
-    let rwlock: RwLock<HashMap<String, Arc<User>>> = RwLock::new(HashMap::from([(
-        format!("/users/{ID}"),
-        Arc::clone(&cached),
-    )]));
-    let moka = runtime.block_on(async {
-        let moka = moka::future::Cache::<String, Arc<User>>::new(10_000);
-        moka.insert(format!("/users/{ID}"), Arc::clone(&cached))
-            .await;
-        moka
-    });
+    let (rwlock, moka) = hit_peers(&runtime, ID, &cached);
 
     let filter = Filter::from_args();
     let inputs = users(1, 10_000);

@@ -169,3 +169,30 @@ pub(crate) async fn buffer_unordered(
         .try_collect()
         .await
 }
+
+/// The cache-hit peer (a): a map of paths behind a read-write lock.
+pub(crate) type PathMap =
+    std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<User>>>;
+
+/// The cache-hit peer (b): a moka cache of paths.
+pub(crate) type Moka = moka::future::Cache<String, std::sync::Arc<User>>;
+
+/// The cache-hit peers, each holding `cached` under the path of user `id`:
+/// a `RwLock<HashMap>` and a moka cache.
+pub(crate) fn hit_peers(
+    runtime: &Runtime,
+    id: u64,
+    cached: &std::sync::Arc<User>,
+) -> (PathMap, Moka) {
+    let path = format!("/users/{id}");
+    let rwlock = std::sync::RwLock::new(std::collections::HashMap::from([(
+        path.clone(),
+        std::sync::Arc::clone(cached),
+    )]));
+    let moka = runtime.block_on(async {
+        let moka = moka::future::Cache::new(10_000);
+        moka.insert(path, std::sync::Arc::clone(cached)).await;
+        moka
+    });
+    (rwlock, moka)
+}

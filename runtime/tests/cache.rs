@@ -47,18 +47,10 @@ fn name(user: &Result<Arc<User>, backrest_runtime::Error>) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_thousand_concurrent_fetches_make_one_request_and_share_one_arc() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&gate),
-    );
+    let gate = gated(&server, "Ada");
 
     let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { User::fetch(&client, (), 7).await })
-        })
+        .map(|_| spawn_fetch(&client, Fetch::new()))
         .collect();
     server.wait_for(1).await;
     gate.open();
@@ -168,12 +160,7 @@ async fn c3_reload_always_sends_a_new_request_and_updates_the_cache() {
 #[tokio::test]
 async fn c3_reload_never_joins_a_request_in_flight() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "old")).after(&gate),
-    );
+    let gate = gated(&server, "old");
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "new")));
 
     let old = spawn_fetch(&client, Fetch::new());
@@ -193,12 +180,7 @@ async fn c3_reload_never_joins_a_request_in_flight() {
 #[tokio::test]
 async fn c4_slow_old_fetch_with_fast_reload_caches_the_reload() {
     let (server, client) = setup().await;
-    let old_gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "old")).after(&old_gate),
-    );
+    let old_gate = gated(&server, "old");
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "new")));
 
     let old = spawn_fetch(&client, Fetch::new());
@@ -403,12 +385,7 @@ async fn c6_a_panic_in_a_shared_fetch_leaves_no_caller_pending() {
 #[tokio::test]
 async fn c7_dropping_the_first_caller_neither_cancels_nor_repeats_the_request() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&gate),
-    );
+    let gate = gated(&server, "Ada");
 
     let first = spawn_fetch(&client, Fetch::new());
     server.wait_for(1).await;
@@ -458,12 +435,7 @@ async fn c7_a_caller_holding_its_fetch_unpolled_does_not_stall_the_others() {
 #[tokio::test]
 async fn c7_when_every_caller_is_gone_the_next_fetch_still_completes() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "stuck")).after(&gate),
-    );
+    let gate = gated(&server, "stuck");
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "Ada")));
 
     let callers: Vec<_> = (0..3)
@@ -549,12 +521,7 @@ async fn c9_a_save_caches_the_saved_value_and_invalidates_collections() {
 #[tokio::test]
 async fn c9_a_response_to_a_request_started_before_a_save_is_never_cached() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "stale")).after(&gate),
-    );
+    let gate = gated(&server, "stale");
     server.on("PUT", "/users/7", Reply::json(200, user_json(7, "saved")));
 
     let fetch = spawn_fetch(&client, Fetch::new());
@@ -609,12 +576,7 @@ async fn c9_destroy_evicts_the_member_and_invalidates_collections() {
 #[tokio::test]
 async fn c9_a_response_to_a_request_started_before_a_destroy_is_never_cached() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "ghost")).after(&gate),
-    );
+    let gate = gated(&server, "ghost");
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "reborn")));
     server.on("DELETE", "/users/7", Reply::empty(204));
 
@@ -729,18 +691,10 @@ async fn c10_clones_share_one_cache_and_separate_clients_do_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c7_callers_dropped_at_random_under_load_leave_no_caller_pending() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&gate),
-    );
+    let gate = gated(&server, "Ada");
 
     let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { User::fetch(&client, (), 7).await })
-        })
+        .map(|_| spawn_fetch(&client, Fetch::new()))
         .collect();
     server.wait_for(1).await;
     // Drop every third caller, the driver perhaps among them, while the
@@ -819,12 +773,7 @@ async fn c9_a_fetch_after_a_save_does_not_join_a_request_from_before_it() {
 #[tokio::test]
 async fn c9_a_fetch_after_a_destroy_does_not_join_a_request_from_before_it() {
     let (server, client) = setup().await;
-    let gate = Gate::new();
-    server.on(
-        "GET",
-        "/users/7",
-        Reply::json(200, user_json(7, "ghost")).after(&gate),
-    );
+    let gate = gated(&server, "ghost");
     server.on("GET", "/users/7", Reply::text(404, "gone"));
     server.on("DELETE", "/users/7", Reply::empty(204));
 
