@@ -4,7 +4,7 @@
 //! `moka::future::Cache::get` hit. All three run on the same current-thread
 //! tokio runtime through criterion's `to_async`.
 //!
-//! Target (DESIGN.md): at most 1.5x the `RwLock<HashMap>`, and faster than
+//! Target (ARCHITECTURE.md): at most 1.5x the `RwLock<HashMap>`, and faster than
 //! moka. `cargo bench --bench cache_hit`
 
 mod common;

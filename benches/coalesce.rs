@@ -15,7 +15,7 @@
 //! `Loopback::start_on`); `coalesce_at_2ms`, a server that answers after
 //! 2 ms, as a remote API would.
 //!
-//! Target (DESIGN.md): one request, at most 1.2x the time of one fetch.
+//! Target (ARCHITECTURE.md): one request, at most 1.2x the time of one fetch.
 //! `cargo bench --bench coalesce`
 
 mod common;

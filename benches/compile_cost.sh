@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile cost of `#[derive(Model)]` (DESIGN.md, "Performance targets").
+# Compile cost of `#[derive(Model)]` (ARCHITECTURE.md, "Performance targets").
 #
 # Generates three throwaway crates under target/compile_cost/, each of 200
 # structs and depending on backrest by path:

@@ -11,7 +11,7 @@
 //! plain fetch of an id never fetched before, on the same warm client.
 //!
 //! The server runs on the client's runtime (see `Loopback::start_on`).
-//! Target (DESIGN.md): at most 1.05x the plain GET. `cargo bench --bench miss`
+//! Target (ARCHITECTURE.md): at most 1.05x the plain GET. `cargo bench --bench miss`
 
 mod common;
 

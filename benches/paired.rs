@@ -134,7 +134,9 @@ fn main() {
     let filter = Filter::from_args();
     let inputs = users(1, 10_000);
 
-    println!("paired ratios, median over rounds (ABBA blocks); DESIGN.md's target in brackets");
+    println!(
+        "paired ratios, median over rounds (ABBA blocks); ARCHITECTURE.md's target in brackets"
+    );
     let name = "cache hit: fetch / RwLock<HashMap> [<= 1.5]";
     if filter.runs(name) {
         paired(

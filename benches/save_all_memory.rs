@@ -11,7 +11,7 @@
 //! so that only the client's allocations are counted. Inputs come from a
 //! lazy iterator, so they are not a buffer held by the caller; the output
 //! `Vec` and, for backrest, the values its cache keeps (a save caches the
-//! server's value, DESIGN.md C9) grow with the input by contract. They are
+//! server's value, ARCHITECTURE.md C9) grow with the input by contract. They are
 //! measured and subtracted: what remains is the working memory.
 //! `cargo bench --bench save_all_memory`
 

@@ -72,3 +72,9 @@ pub use backrest_macros::Model;
 
 #[doc(hidden)]
 pub use backrest_runtime::__private;
+
+/// Every Rust block of README.md, compiled as a doctest so that the tour
+/// cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

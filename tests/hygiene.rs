@@ -1,5 +1,5 @@
 //! The code `#[derive(Model)]` generates names everything by absolute path
-//! (DESIGN.md M6): it compiles without a warning under
+//! (ARCHITECTURE.md M6): it compiles without a warning under
 //! `#![deny(warnings, unused_qualifications)]`, next to user types named
 //! like the prelude's, and its methods have the documented signatures and
 //! return `Send` futures. No request is made: futures are built, never run.

@@ -4,6 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 
 /// How much of an error response's body an [`Error`] keeps, in bytes.
@@ -13,8 +14,11 @@ pub const MAX_ERROR_BODY: usize = 8 * 1024;
 ///
 /// It is cheap to clone (one pointer), so one failed request can be handed to
 /// every caller that shared it, and it is `Send + Sync + 'static`. Its
-/// [`Display`](fmt::Display) names the method, the URL and the cause, e.g.
-/// `GET http://api.test/v1/users/7: server answered 404 Not Found: no such user`.
+/// [`Display`](fmt::Display) names the method, the URL and what went wrong,
+/// e.g. `GET http://api.test/v1/users/7: server answered 404 Not Found: no
+/// such user`; the underlying causes (an I/O error, a JSON syntax error) are
+/// its [`source`](StdError::source) chain, printed by reporters such as
+/// `anyhow` once each.
 #[derive(Clone)]
 pub struct Error {
     inner: Arc<Inner>,
@@ -33,7 +37,13 @@ enum Kind {
     /// The request could not be sent or its response read.
     Transport { timeout: bool, connect: bool },
     /// The server answered with a status other than 2xx.
-    Status { status: StatusCode, body: String },
+    Status {
+        status: StatusCode,
+        body: String,
+        /// The answer's headers, for what a caller may act on
+        /// (`Retry-After`, `ETag`, `Location`).
+        headers: HeaderMap,
+    },
     /// A 2xx body did not decode as the expected type.
     Decode { type_name: &'static str },
     /// A value could not be encoded as JSON.
@@ -99,8 +109,14 @@ impl Error {
         url: &str,
         status: StatusCode,
         body: String,
+        headers: HeaderMap,
     ) -> Self {
-        Error::new(Kind::Status { status, body }).with_request(method, url)
+        Error::new(Kind::Status {
+            status,
+            body,
+            headers,
+        })
+        .with_request(method, url)
     }
 
     pub(crate) fn decode<T>(method: &Method, url: &str, source: serde_json::Error) -> Self {
@@ -179,6 +195,15 @@ impl Error {
         }
     }
 
+    /// The headers of the server's answer, for [status errors](Error::is_status):
+    /// what a caller may act on, such as `Retry-After` or `ETag`.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        match &self.inner.kind {
+            Kind::Status { headers, .. } => Some(headers),
+            _ => None,
+        }
+    }
+
     /// The method of the request that failed, if a request was involved.
     pub fn method(&self) -> Option<&Method> {
         self.inner.request.as_ref().map(|(method, _)| method)
@@ -233,7 +258,7 @@ impl fmt::Display for Error {
             Kind::Transport { timeout: true, .. } => f.write_str("request timed out")?,
             Kind::Transport { connect: true, .. } => f.write_str("could not connect")?,
             Kind::Transport { .. } => f.write_str("request failed")?,
-            Kind::Status { status, body } => {
+            Kind::Status { status, body, .. } => {
                 write!(f, "server answered {status}")?;
                 let excerpt = body.trim();
                 if !excerpt.is_empty() {
@@ -250,14 +275,8 @@ impl fmt::Display for Error {
             Kind::Runtime(message) => f.write_str(message)?,
             Kind::Internal(message) => write!(f, "internal error in backrest: {message}")?,
         }
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-            let mut next = source.source();
-            while let Some(cause) = next {
-                write!(f, ": {cause}")?;
-                next = cause.source();
-            }
-        }
+        // Causes are left to `source()`, so that reporters that walk the
+        // chain (anyhow, eyre) print each of them once.
         Ok(())
     }
 }
@@ -314,6 +333,7 @@ mod tests {
             "http://h/api/users/7",
             StatusCode::NOT_FOUND,
             "no such user".into(),
+            HeaderMap::new(),
         );
         assert_eq!(
             err.to_string(),
@@ -323,6 +343,33 @@ mod tests {
         assert!(!err.is_decode() && !err.is_timeout() && !err.is_connect());
         assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
         assert_eq!(err.body(), Some("no such user"));
+    }
+
+    #[test]
+    fn display_is_its_own_message_and_causes_come_from_source() {
+        let cause = serde_json::from_str::<u32>("x").unwrap_err();
+        let shown_cause = cause.to_string();
+        let err = Error::decode::<u32>(&Method::GET, "http://h/n", cause);
+        let shown = err.to_string();
+        assert_eq!(shown, "GET http://h/n: response body is not a valid `u32`");
+        assert!(!shown.contains(&shown_cause), "{shown}");
+        let source = StdError::source(&err).expect("the JSON error is the source");
+        assert_eq!(source.to_string(), shown_cause);
+    }
+
+    #[test]
+    fn a_status_error_keeps_the_answer_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "1".parse().unwrap());
+        let err = Error::from_status(
+            &Method::GET,
+            "http://h/n",
+            StatusCode::SERVICE_UNAVAILABLE,
+            String::new(),
+            headers,
+        );
+        let kept = err.headers().expect("a status error has headers");
+        assert_eq!(kept.get("retry-after").unwrap(), "1");
     }
 
     #[test]

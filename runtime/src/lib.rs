@@ -9,25 +9,22 @@ mod batch;
 mod cache;
 mod client;
 mod error;
-mod fetch;
 mod http;
 mod model;
 mod ops;
 mod path;
-mod save_all;
 
 pub use batch::{BatchError, all_or_fail};
 pub use client::{Client, ClientBuilder, DEFAULT_SAVE_ALL_CONCURRENCY};
 pub use error::{Error, MAX_ERROR_BODY};
-pub use fetch::Fetch;
 pub use model::Model;
+pub use ops::{Fetch, SaveAllError};
 pub use path::{PathParam, push_param};
 pub use reqwest::{Method, StatusCode};
 
 /// The reqwest crate backrest is built on, to configure a `reqwest::Client`
 /// for [`ClientBuilder::http_client`] with the same version.
 pub use reqwest;
-pub use save_all::SaveAllError;
 
 /// What generated code names, by absolute path, so that user types called
 /// `Result` or `Option` cannot capture it. Not a public API.

@@ -1,4 +1,4 @@
-//! The HTTP contract, H1–H6 of DESIGN.md, against a real loopback server:
+//! The HTTP contract, H1–H6 of ARCHITECTURE.md, against a real loopback server:
 //! each test asserts on what the server received and on what the caller got.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The save contract, S1–S7 of DESIGN.md, against a real loopback server:
+//! The save contract, S1–S7 of ARCHITECTURE.md, against a real loopback server:
 //! each test asserts on what the server received and on what the caller got.
 
 mod common;

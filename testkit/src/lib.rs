@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::http::{HeaderMap, HeaderValue, Request as HttpRequest, Response, StatusCode, header};
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Request as HttpRequest, Response, StatusCode, header,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -56,55 +58,66 @@ impl Request {
 pub struct Reply {
     status: u16,
     body: Vec<u8>,
-    content_type: Option<&'static str>,
+    headers: Vec<(HeaderName, HeaderValue)>,
     delay: Duration,
     gate: Option<Gate>,
 }
 
 impl Reply {
-    /// A JSON reply.
-    #[allow(clippy::needless_pass_by_value, reason = "takes `json!(..)` inline")]
-    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+    /// A reply with this status, body and `Content-Type` (none if `None`):
+    /// what every other constructor is made of.
+    pub fn new(status: u16, body: impl Into<Vec<u8>>, content_type: Option<&'static str>) -> Reply {
+        let headers = content_type
+            .map(|value| (header::CONTENT_TYPE, HeaderValue::from_static(value)))
+            .into_iter()
+            .collect();
         Reply {
             status,
-            body: body.to_string().into_bytes(),
-            content_type: Some("application/json"),
+            body: body.into(),
+            headers,
             delay: Duration::ZERO,
             gate: None,
         }
+    }
+
+    /// A JSON reply.
+    #[allow(clippy::needless_pass_by_value, reason = "takes `json!(..)` inline")]
+    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+        Reply::new(status, body.to_string(), Some("application/json"))
     }
 
     /// A reply with a body sent as is, labelled JSON (for malformed bodies).
     pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-        Reply {
-            status,
-            body: body.into(),
-            content_type: Some("application/json"),
-            delay: Duration::ZERO,
-            gate: None,
-        }
+        Reply::new(status, body, Some("application/json"))
     }
 
     /// A plain-text reply.
     pub fn text(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            body: body.as_bytes().to_vec(),
-            content_type: Some("text/plain"),
-            delay: Duration::ZERO,
-            gate: None,
-        }
+        Reply::new(status, body, Some("text/plain"))
     }
 
     /// A reply with no body.
     pub fn empty(status: u16) -> Reply {
-        Reply {
-            status,
-            body: Vec::new(),
-            content_type: None,
-            delay: Duration::ZERO,
-            gate: None,
+        Reply::new(status, Vec::new(), None)
+    }
+
+    /// Adds a response header (`ETag`, `Retry-After`, `Location`, ...); a
+    /// header added twice is sent twice, except `Content-Type`, which
+    /// replaces the constructor's.
+    ///
+    /// # Panics
+    ///
+    /// If `name` or `value` is not a valid header: a mistake in the test.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        let name = HeaderName::try_from(name).expect("a valid header name");
+        let value = HeaderValue::try_from(value).expect("a valid header value");
+        // A `Content-Type` replaces the constructor's own.
+        if name == header::CONTENT_TYPE {
+            self.headers.retain(|(n, _)| n != header::CONTENT_TYPE);
         }
+        self.headers.push((name, value));
+        self
     }
 
     /// Sends the reply `millis` milliseconds after the request arrived.
@@ -161,6 +174,8 @@ struct Shared {
     routes: Mutex<HashMap<(String, String), VecDeque<Reply>>>,
     handler: Mutex<Option<Handler>>,
     log: Mutex<Vec<Request>>,
+    /// Arrivals per (method, path), kept whether or not the log is.
+    counts: Mutex<HashMap<(String, String), usize>>,
     arrived: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -235,12 +250,13 @@ impl Server {
         lock(&self.shared.log).clone()
     }
 
-    /// How many requests with this method and path have arrived.
+    /// How many requests with this method and path have arrived, whether
+    /// or not requests are recorded.
     pub fn count(&self, method: &str, path: &str) -> usize {
-        lock(&self.shared.log)
-            .iter()
-            .filter(|r| r.method == method && r.path == path)
-            .count()
+        lock(&self.shared.counts)
+            .get(&(method.to_owned(), path.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// How many requests have arrived in all.
@@ -325,6 +341,9 @@ async fn serve(shared: Arc<Shared>, request: HttpRequest<Body>) -> Response<Body
             },
         }
     };
+    *lock(&shared.counts)
+        .entry((request.method.clone(), request.path.clone()))
+        .or_default() += 1;
     if !shared.not_recording.load(Ordering::Relaxed) {
         lock(&shared.log).push(request);
     }
@@ -343,10 +362,8 @@ async fn serve(shared: Arc<Shared>, request: HttpRequest<Body>) -> Response<Body
     }
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    if let Some(content_type) = reply.content_type {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    for (name, value) in reply.headers {
+        response.headers_mut().append(name, value);
     }
     response
 }

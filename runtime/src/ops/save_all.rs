@@ -1,9 +1,19 @@
-//! [`SaveAllError`], the failure of [`save_all`](crate::Model::save_all).
+//! `save_all` (S4–S6), and [`SaveAllError`], its failure.
 
 use std::fmt;
 
-use crate::Error;
-use crate::batch::BatchError;
+use crate::batch::{BatchError, all_or_fail};
+use crate::{Client, Error, Model};
+
+pub(crate) async fn save_all<M: Model>(
+    client: &Client,
+    items: impl Iterator<Item = M> + Send,
+) -> Result<Vec<M>, SaveAllError<M>> {
+    let limit = client.inner.save_all_concurrency;
+    all_or_fail(items, limit, |item| super::save::save_owned(client, item))
+        .await
+        .map_err(SaveAllError::from)
+}
 
 /// `save_all` did not save everything: which save failed first, which were
 /// saved, and every value that was not, handed back.
@@ -65,15 +75,16 @@ impl<M> fmt::Display for SaveAllError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "save_all: {} saved, {} not saved; input {} failed first: {}",
+            "save_all: {} saved, {} not saved; input {} failed first",
             self.saved.len(),
             self.unsaved.len(),
             self.index,
-            self.error
         )
     }
 }
 
+/// The first failure is the [`source`](std::error::Error::source), not part
+/// of the message, so that reporters print it once.
 impl<M> std::error::Error for SaveAllError<M> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)

@@ -1,15 +1,17 @@
-//! The HTTP transport: URLs, JSON requests, and turning responses into values
-//! or [`Error`]s. It knows nothing of caching.
+//! The HTTP transport: the base URL, one [`Http::send`] for every request,
+//! and (in [`response`]) reading answers into values or [`Error`]s. It knows
+//! nothing of caching.
+
+mod response;
 
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use reqwest::{Method, Response, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::error::{MAX_ERROR_BODY, floor_char_boundary};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -75,7 +77,17 @@ impl Http {
         }
     }
 
-    fn request(&self, method: &Method, url: &str, path: &str) -> Result<RequestBuilder, Error> {
+    /// Sends one request, with `body` as its JSON body if given: every
+    /// method goes through here. `url` is made by [`Http::url`]. A 2xx
+    /// answer is returned for the caller to read; any other status is a
+    /// status error carrying its (bounded) body and headers (S3).
+    pub(crate) async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, Error> {
+        let path = url.get(self.base.len()..).unwrap_or_default();
         let parsed = self.parse(method, url, path)?;
         let mut request = self
             .client
@@ -87,15 +99,9 @@ impl Http {
         if let Some(timeout) = self.timeout {
             request = request.timeout(timeout);
         }
-        Ok(request)
-    }
-
-    async fn send(
-        &self,
-        method: &Method,
-        url: &str,
-        request: RequestBuilder,
-    ) -> Result<Response, Error> {
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, JSON).body(body);
+        }
         let response = request
             .send()
             .await
@@ -103,59 +109,42 @@ impl Http {
         if response.status().is_success() {
             Ok(response)
         } else {
-            Err(status_error(method, url, response).await)
+            Err(response::status_error(method, url, response).await)
         }
     }
 
-    /// GET `url` (made by [`Http::url`]) and decode its JSON body as a `T`.
+    /// GET `url` and decode its JSON body as a `T`.
     pub(crate) async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, Error> {
         let method = Method::GET;
-        let path = url.get(self.base.len()..).unwrap_or_default();
-        let request = self.request(&method, url, path)?;
-        let response = self.send(&method, url, request).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(&method, url, e))?;
-        serde_json::from_slice(&body).map_err(|e| Error::decode::<T>(&method, url, e))
+        let response = self.send(&method, url, None).await?;
+        let body = response::read(&method, url, response).await?;
+        response::decode(&method, url, &body)
     }
 
-    /// Sends `value` as JSON and decodes the answer: `None` when the server
-    /// answered 204 or an empty body, meaning the value sent was saved.
+    /// Sends `value` as JSON to `url` and decodes the answer: `None` when
+    /// the server answered 204 or an empty body, meaning the value sent was
+    /// saved (S2).
     pub(crate) async fn send_json<T: Serialize + DeserializeOwned>(
         &self,
         method: Method,
-        path: &str,
+        url: &str,
         value: &T,
     ) -> Result<Option<T>, Error> {
-        let url = self.url(path);
-        let body = serde_json::to_vec(value).map_err(|e| Error::encode::<T>(&method, &url, e))?;
-        let request = self
-            .request(&method, &url, path)?
-            .header(CONTENT_TYPE, JSON)
-            .body(body);
-        let response = self.send(&method, &url, request).await?;
+        let body = serde_json::to_vec(value).map_err(|e| Error::encode::<T>(&method, url, e))?;
+        let response = self.send(&method, url, Some(body)).await?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(&method, &url, e))?;
+        let body = response::read(&method, url, response).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|e| Error::decode::<T>(&method, &url, e))
+        response::decode(&method, url, &body).map(Some)
     }
 
-    /// DELETE `path`; any 2xx answer is success, its body is ignored.
-    pub(crate) async fn delete(&self, path: &str) -> Result<(), Error> {
-        let method = Method::DELETE;
-        let url = self.url(path);
-        let request = self.request(&method, &url, path)?;
-        self.send(&method, &url, request).await.map(drop)
+    /// DELETE `url`; any 2xx answer is success, its body is ignored (S7).
+    pub(crate) async fn delete(&self, url: &str) -> Result<(), Error> {
+        self.send(&Method::DELETE, url, None).await.map(drop)
     }
 }
 
@@ -174,22 +163,6 @@ fn normalize_base(base: &str) -> Result<String, Error> {
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// Reads at most [`MAX_ERROR_BODY`] bytes of an error response's body.
-async fn status_error(method: &Method, url: &str, mut response: Response) -> Error {
-    let status = response.status();
-    let mut bytes = Vec::new();
-    // A body that fails midway still leaves the status to report.
-    while let Ok(Some(chunk)) = response.chunk().await {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() >= MAX_ERROR_BODY {
-            break;
-        }
-    }
-    let mut body = String::from_utf8_lossy(&bytes).into_owned();
-    body.truncate(floor_char_boundary(&body, MAX_ERROR_BODY));
-    Error::from_status(method, url, status, body)
 }
 
 #[cfg(test)]
