@@ -12,6 +12,7 @@ use crate::ast::Input;
 use crate::check::{self, Model};
 use crate::ctxt::Ctxt;
 use crate::fallback;
+use crate::methods::{Doc, METHODS, Param};
 use crate::template::Piece;
 
 /// Room reserved in a path string for each parameter, and for the `/{id}`
@@ -134,9 +135,9 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     }
 }
 
-/// The inherent methods users call: the path parameters one by one, in
-/// template order and typed as their fields, then the id; each a one-line
-/// call of the trait's method.
+/// The inherent methods users call, one per row of `METHODS`: the path
+/// parameters one by one, in template order and typed as their fields, then
+/// the id; each a one-line call of the trait's method.
 fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let Runtime { private } = rt;
     let ident = model.ident;
@@ -144,6 +145,12 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let path = model.template.to_string();
     let id_name = model.id.ident.unraw();
     let member = format!("{path}/{{{id_name}}}");
+    let doc = Doc {
+        ident,
+        id: &id_name,
+        path: &path,
+        member: &member,
+    };
 
     // Parameters are named after their fields; `client` and `options` give
     // way if a field already took the name.
@@ -164,95 +171,63 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let options = free("options");
 
     let names: Vec<&Ident> = model.params.iter().map(|field| field.ident).collect();
-    let tys = model.params.iter().map(|field| field.ty);
-    let params = quote!(#(#names: #tys,)*);
     let tuple = quote!((#(#names,)*));
     let id = model.id.ident;
     let id_ty = model.id_ty;
-
-    let Outputs {
-        one,
-        all,
-        saved,
-        saved_all,
-        destroyed,
-    } = rt.outputs();
     let model_trait = quote!(<Self as #private::Model>);
 
-    let doc_fetch = format!(
-        "Fetches the `{ident}` with this `{id_name}`: `GET {member}`, shared with concurrent \
-         fetches of it and cached."
-    );
-    let doc_fetch_with = format!(
-        "Fetches the `{ident}` with this `{id_name}` with options, such as `Fetch::reload()`."
-    );
-    let doc_fetch_all = format!(
-        "Fetches every `{ident}`: `GET {path}`, shared with concurrent fetches and cached."
-    );
-    let doc_fetch_all_with =
-        format!("Fetches every `{ident}` with options, such as `Fetch::reload()`.");
-    let doc_save = format!(
-        "Saves this `{ident}`: `POST {path}` while its `{id_name}` is `None`, otherwise \
-         `PUT {member}`. Returns the server's representation of it."
-    );
-    let doc_save_all = format!(
-        "Saves every `{ident}` concurrently, all or fail: the saved values in input order, or \
-         an error telling which were saved and handing back the others."
-    );
-    let doc_destroy = format!(
-        "Deletes this `{ident}`: `DELETE {member}`, or nothing while its `{id_name}` is `None`."
-    );
+    let methods = METHODS.iter().map(|method| {
+        let (mut inputs, mut args) = (Vec::new(), Vec::new());
+        if let Some(receiver) = method.receiver() {
+            inputs.push(receiver);
+            args.push(quote!(self));
+        }
+        let client_ty = method.client_ty(private);
+        inputs.push(quote!(#client: #client_ty));
+        args.push(quote!(#client));
+        for param in method.params {
+            match param {
+                Param::Path => {
+                    inputs.extend(model.params.iter().map(|field| {
+                        let (name, ty) = (field.ident, field.ty);
+                        quote!(#name: #ty)
+                    }));
+                    args.push(tuple.clone());
+                }
+                Param::Id => {
+                    inputs.push(quote!(#id: #id_ty));
+                    args.push(quote!(#id));
+                }
+                Param::Options => {
+                    inputs.push(quote!(#options: #private::Fetch));
+                    args.push(quote!(#options));
+                }
+                Param::Items => {
+                    let bound = method.bound();
+                    inputs.push(quote! {
+                        items: impl #private::IntoIterator<Item = Self, IntoIter: #private::Send> + #bound
+                    });
+                    args.push(quote!(items));
+                }
+            }
+        }
+        let doc = (method.doc)(&doc);
+        let name = method.ident();
+        let generics = method.generics(Vec::new());
+        let output = method.output(private);
+        quote! {
+            #[doc = #doc]
+            #vis fn #name #generics(#(#inputs),*) -> #output {
+                #model_trait::#name(#(#args),*)
+            }
+        }
+    });
 
     quote! {
         #[automatically_derived]
         #[allow(dead_code)]
         impl #ident {
-            #[doc = #doc_fetch]
-            #vis fn fetch(#client: &#private::Client, #params #id: #id_ty) -> #one {
-                #model_trait::fetch(#client, #tuple, #id)
-            }
-
-            #[doc = #doc_fetch_with]
-            #vis fn fetch_with(
-                #client: &#private::Client,
-                #params
-                #id: #id_ty,
-                #options: #private::Fetch,
-            ) -> #one {
-                #model_trait::fetch_with(#client, #tuple, #id, #options)
-            }
-
-            #[doc = #doc_fetch_all]
-            #vis fn fetch_all(#client: &#private::Client, #params) -> #all {
-                #model_trait::fetch_all(#client, #tuple)
-            }
-
-            #[doc = #doc_fetch_all_with]
-            #vis fn fetch_all_with(
-                #client: &#private::Client,
-                #params
-                #options: #private::Fetch,
-            ) -> #all {
-                #model_trait::fetch_all_with(#client, #tuple, #options)
-            }
-
-            #[doc = #doc_save]
-            #vis fn save<'a>(&'a self, #client: &'a #private::Client) -> #saved {
-                #model_trait::save(self, #client)
-            }
-
-            #[doc = #doc_save_all]
-            #vis fn save_all<'a>(
-                #client: &'a #private::Client,
-                items: impl #private::IntoIterator<Item = Self, IntoIter: #private::Send> + 'a,
-            ) -> #saved_all {
-                #model_trait::save_all(#client, items)
-            }
-
-            #[doc = #doc_destroy]
-            #vis fn destroy<'a>(&'a self, #client: &'a #private::Client) -> #destroyed {
-                #model_trait::destroy(self, #client)
-            }
+            #(#methods)*
         }
     }
 }
@@ -292,39 +267,4 @@ impl Runtime {
             private: quote!(#krate::__private),
         }
     }
-
-    /// The return types of the inherent methods.
-    pub(crate) fn outputs(&self) -> Outputs {
-        let private = &self.private;
-        let future = |output: TokenStream, lifetime: TokenStream| quote!(impl #private::Future<Output = #output> + #private::Send + #lifetime);
-        let result = |ok: TokenStream| quote!(#private::Result<#ok, #private::Error>);
-        Outputs {
-            one: future(result(quote!(#private::Arc<Self>)), quote!('_)),
-            all: future(
-                result(quote!(#private::Arc<#private::Vec<Self>>)),
-                quote!('_),
-            ),
-            saved: future(result(quote!(Self)), quote!('a)),
-            saved_all: future(
-                quote!(#private::Result<#private::Vec<Self>, #private::SaveAllError<Self>>),
-                quote!('a),
-            ),
-            destroyed: future(result(quote!(())), quote!('a)),
-        }
-    }
-}
-
-/// The futures the inherent methods return: `'_` borrows the client, `'a`
-/// the client and the model.
-pub(crate) struct Outputs {
-    /// `fetch`, `fetch_with`: `Result<Arc<Self>, Error>`.
-    pub(crate) one: TokenStream,
-    /// `fetch_all`, `fetch_all_with`: `Result<Arc<Vec<Self>>, Error>`.
-    pub(crate) all: TokenStream,
-    /// `save`: `Result<Self, Error>`.
-    pub(crate) saved: TokenStream,
-    /// `save_all`: `Result<Vec<Self>, SaveAllError<Self>>`.
-    pub(crate) saved_all: TokenStream,
-    /// `destroy`: `Result<(), Error>`.
-    pub(crate) destroyed: TokenStream,
 }

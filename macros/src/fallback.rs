@@ -1,6 +1,7 @@
 //! What a failed derive emits next to its errors: stand-ins for the inherent
-//! methods, so that the user's `Repo::fetch(&client, 42, 7)` does not add
-//! "no function named `fetch`" errors that bury the real one.
+//! methods, one per row of `methods::METHODS`, so that the user's
+//! `Repo::fetch(&client, 42, 7)` does not add "no function named `fetch`"
+//! errors that bury the real one.
 //!
 //! The stand-ins take any argument of any type for the path parameters and
 //! the id, as many as the path seems to have, and return futures of the
@@ -10,12 +11,12 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ast::Input;
-use crate::expand::{Outputs, Runtime};
+use crate::expand::Runtime;
+use crate::methods::{METHODS, Param};
 use crate::template::{self, Template};
 
 pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
-    let rt = Runtime::new(&input.attrs.krate());
-    let Runtime { private } = &rt;
+    let Runtime { private } = &Runtime::new(&input.attrs.krate());
     let ident = input.ident;
     let vis = input.vis;
 
@@ -28,64 +29,47 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         )
     });
     let params: Vec<_> = (0..arity).map(|i| format_ident!("__P{}", i)).collect();
-
-    let Outputs {
-        one,
-        all,
-        saved,
-        saved_all,
-        destroyed,
-    } = rt.outputs();
     let doc = format!("Unavailable: `#[derive(Model)]` on `{ident}` failed; see its error.");
+
+    let methods = METHODS.iter().map(|method| {
+        let mut generics = Vec::new();
+        let mut inputs: Vec<TokenStream> = method.receiver().into_iter().collect();
+        let client_ty = method.client_ty(private);
+        inputs.push(quote!(_: #client_ty));
+        for param in method.params {
+            match param {
+                Param::Path => {
+                    generics.extend(params.iter().map(|param| quote!(#param)));
+                    inputs.extend(params.iter().map(|param| quote!(_: #param)));
+                }
+                Param::Id => {
+                    generics.push(quote!(__Id));
+                    inputs.push(quote!(_: __Id));
+                }
+                Param::Options => inputs.push(quote!(_: #private::Fetch)),
+                Param::Items => {
+                    let bound = method.bound();
+                    inputs.push(quote!(_: impl #private::IntoIterator<Item = Self> + #bound));
+                }
+            }
+        }
+        let name = method.ident();
+        let generics = method.generics(generics);
+        let output = method.output(private);
+        quote! {
+            #[doc = #doc]
+            #vis fn #name #generics(#(#inputs,)*) -> #output {
+                #private::pending()
+            }
+        }
+    });
 
     quote! {
         const _: () = {
             #[automatically_derived]
             #[allow(dead_code)]
             impl #ident {
-                #[doc = #doc]
-                #vis fn fetch<#(#params,)* __Id>(
-                    _: &#private::Client, #(_: #params,)* _: __Id,
-                ) -> #one {
-                    #private::pending()
-                }
-
-                #[doc = #doc]
-                #vis fn fetch_with<#(#params,)* __Id>(
-                    _: &#private::Client, #(_: #params,)* _: __Id, _: #private::Fetch,
-                ) -> #one {
-                    #private::pending()
-                }
-
-                #[doc = #doc]
-                #vis fn fetch_all<#(#params,)*>(_: &#private::Client, #(_: #params,)*) -> #all {
-                    #private::pending()
-                }
-
-                #[doc = #doc]
-                #vis fn fetch_all_with<#(#params,)*>(
-                    _: &#private::Client, #(_: #params,)* _: #private::Fetch,
-                ) -> #all {
-                    #private::pending()
-                }
-
-                #[doc = #doc]
-                #vis fn save<'a>(&'a self, _: &'a #private::Client) -> #saved {
-                    #private::pending()
-                }
-
-                #[doc = #doc]
-                #vis fn save_all<'a>(
-                    _: &'a #private::Client,
-                    _: impl #private::IntoIterator<Item = Self> + 'a,
-                ) -> #saved_all {
-                    #private::pending()
-                }
-
-                #[doc = #doc]
-                #vis fn destroy<'a>(&'a self, _: &'a #private::Client) -> #destroyed {
-                    #private::pending()
-                }
+                #(#methods)*
             }
         };
     }

@@ -9,8 +9,9 @@
 //!
 //! Layout: `ast` reads the input, `attr` its `#[model(...)]` attributes,
 //! `template` the path template, `check` validates them together (errors
-//! gathered in `ctxt`), `expand` generates the code and `fallback` what a
-//! failed derive emits next to its errors.
+//! gathered in `ctxt`), `methods` is the table of the generated methods,
+//! which `expand` renders as the real code and `fallback` as what a failed
+//! derive emits next to its errors.
 
 mod ast;
 mod attr;
@@ -19,6 +20,7 @@ mod ctxt;
 mod expand;
 mod fallback;
 mod message;
+mod methods;
 mod symbol;
 mod template;
 #[cfg(test)]

@@ -1,0 +1,242 @@
+//! The inherent methods a derive gives a model, one row each. `expand`
+//! renders every row as a wrapper of the `Model` trait's method of the same
+//! name, `fallback` as a stand-in next to a failed derive's errors; a new
+//! verb is one row here and its provided method on the trait.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+/// One generated method.
+pub(crate) struct Method {
+    /// Its name, and the name of the `Model` method it calls.
+    pub(crate) name: &'static str,
+    pub(crate) receiver: Receiver,
+    /// What it takes after the client, which always comes first.
+    pub(crate) params: &'static [Param],
+    pub(crate) output: Output,
+    pub(crate) lifetime: Lifetime,
+    /// Its doc, from the model's names.
+    pub(crate) doc: fn(&Doc<'_>) -> String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Receiver {
+    /// An associated function: `Repo::fetch(&client, ..)`.
+    None,
+    /// A method of a value: `repo.save(&client)`.
+    Ref,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Param {
+    /// The path's parameters, one argument each, in template order.
+    Path,
+    /// The model's id, unwrapped from its `Option`.
+    Id,
+    /// `Fetch`: how to fetch.
+    Options,
+    /// The models to save.
+    Items,
+}
+
+/// What the returned future resolves to (`Self` is the model).
+#[derive(Clone, Copy)]
+pub(crate) enum Output {
+    /// `Result<Arc<Self>, Error>`.
+    One,
+    /// `Result<Arc<Vec<Self>>, Error>`.
+    All,
+    /// `Result<Self, Error>`.
+    Saved,
+    /// `Result<Vec<Self>, SaveAllError<Self>>`.
+    SavedAll,
+    /// `Result<(), Error>`.
+    Destroyed,
+}
+
+/// What the returned future borrows.
+#[derive(Clone, Copy)]
+pub(crate) enum Lifetime {
+    /// `'_`: the client alone.
+    Elided,
+    /// `'a`, declared by the method: the client and the receiver or items.
+    Named,
+}
+
+/// The names a row's doc is written with.
+pub(crate) struct Doc<'a> {
+    /// The model's type.
+    pub(crate) ident: &'a Ident,
+    /// Its id field, unraw.
+    pub(crate) id: &'a Ident,
+    /// The collection's path template.
+    pub(crate) path: &'a str,
+    /// A member's path template.
+    pub(crate) member: &'a str,
+}
+
+pub(crate) const METHODS: &[Method] = &[
+    Method {
+        name: "fetch",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Id],
+        output: Output::One,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc {
+                ident, id, member, ..
+            } = doc;
+            format!(
+                "Fetches the `{ident}` with this `{id}`: `GET {member}`, shared with concurrent \
+                 fetches of it and cached."
+            )
+        },
+    },
+    Method {
+        name: "fetch_with",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Id, Param::Options],
+        output: Output::One,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc { ident, id, .. } = doc;
+            format!(
+                "Fetches the `{ident}` with this `{id}` with options, such as `Fetch::reload()`."
+            )
+        },
+    },
+    Method {
+        name: "fetch_all",
+        receiver: Receiver::None,
+        params: &[Param::Path],
+        output: Output::All,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Fetches every `{ident}`: `GET {path}`, shared with concurrent fetches and cached."
+            )
+        },
+    },
+    Method {
+        name: "fetch_all_with",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Options],
+        output: Output::All,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc { ident, .. } = doc;
+            format!("Fetches every `{ident}` with options, such as `Fetch::reload()`.")
+        },
+    },
+    Method {
+        name: "save",
+        receiver: Receiver::Ref,
+        params: &[],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        doc: |doc| {
+            let Doc {
+                ident,
+                id,
+                path,
+                member,
+            } = doc;
+            format!(
+                "Saves this `{ident}`: `POST {path}` while its `{id}` is `None`, otherwise \
+                 `PUT {member}`. Returns the server's representation of it."
+            )
+        },
+    },
+    Method {
+        name: "save_all",
+        receiver: Receiver::None,
+        params: &[Param::Items],
+        output: Output::SavedAll,
+        lifetime: Lifetime::Named,
+        doc: |doc| {
+            let Doc { ident, .. } = doc;
+            format!(
+                "Saves every `{ident}` concurrently, all or fail: the saved values in input \
+                 order, or an error telling which were saved and handing back the others."
+            )
+        },
+    },
+    Method {
+        name: "destroy",
+        receiver: Receiver::Ref,
+        params: &[],
+        output: Output::Destroyed,
+        lifetime: Lifetime::Named,
+        doc: |doc| {
+            let Doc {
+                ident, id, member, ..
+            } = doc;
+            format!(
+                "Deletes this `{ident}`: `DELETE {member}`, or nothing while its `{id}` is \
+                 `None`."
+            )
+        },
+    },
+];
+
+/// The pieces of a row that both renderings share; `private` is the path
+/// to `{crate}::__private`.
+impl Method {
+    pub(crate) fn ident(&self) -> Ident {
+        format_ident!("{}", self.name)
+    }
+
+    /// `<'a, ..>` with `more` generic parameters after the lifetime, or
+    /// nothing when there are none.
+    pub(crate) fn generics(&self, more: Vec<TokenStream>) -> TokenStream {
+        let generics: Vec<TokenStream> = self.named().into_iter().chain(more).collect();
+        if generics.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(<#(#generics),*>)
+        }
+    }
+
+    /// `&self` or `&'a self`, if the method has a receiver.
+    pub(crate) fn receiver(&self) -> Option<TokenStream> {
+        let lifetime = self.named();
+        (self.receiver == Receiver::Ref).then(|| quote!(&#lifetime self))
+    }
+
+    /// `&Client` or `&'a Client`.
+    pub(crate) fn client_ty(&self, private: &TokenStream) -> TokenStream {
+        let lifetime = self.named();
+        quote!(&#lifetime #private::Client)
+    }
+
+    /// The bound of an `impl Trait` that borrows as the future does.
+    pub(crate) fn bound(&self) -> TokenStream {
+        self.named().unwrap_or_else(|| quote!('_))
+    }
+
+    /// `impl Future<Output = ..> + Send + '_`.
+    pub(crate) fn output(&self, private: &TokenStream) -> TokenStream {
+        let result = |ok: TokenStream| quote!(#private::Result<#ok, #private::Error>);
+        let output = match self.output {
+            Output::One => result(quote!(#private::Arc<Self>)),
+            Output::All => result(quote!(#private::Arc<#private::Vec<Self>>)),
+            Output::Saved => result(quote!(Self)),
+            Output::SavedAll => {
+                quote!(#private::Result<#private::Vec<Self>, #private::SaveAllError<Self>>)
+            }
+            Output::Destroyed => result(quote!(())),
+        };
+        let bound = self.bound();
+        quote!(impl #private::Future<Output = #output> + #private::Send + #bound)
+    }
+
+    /// `'a`, if the method declares it.
+    fn named(&self) -> Option<TokenStream> {
+        match self.lifetime {
+            Lifetime::Elided => None,
+            Lifetime::Named => Some(quote!('a)),
+        }
+    }
+}
