@@ -6,13 +6,23 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use crate::Error;
 use crate::cache::Cache;
-use crate::http::Http;
+use crate::http::{Http, Settings};
+use crate::{Error, Retry};
 
 /// How many saves [`save_all`](crate::Model::save_all) runs at a time unless
 /// configured otherwise.
 pub const DEFAULT_SAVE_ALL_CONCURRENCY: usize = 16;
+
+/// How long one attempt of a request may take, from connecting to the end
+/// of its body, unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long connecting may take unless configured otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest response body read unless configured otherwise: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A REST client bound to a base URL, with its own cache.
 ///
@@ -33,6 +43,7 @@ pub(crate) struct Inner {
     pub(crate) http: Http,
     pub(crate) cache: Arc<Cache>,
     pub(crate) save_all_concurrency: usize,
+    pub(crate) idempotency_keys: bool,
 }
 
 impl Client {
@@ -47,23 +58,28 @@ impl Client {
         Client::builder(base).build()
     }
 
-    /// A builder, to set default headers, bearer auth, a timeout, the
-    /// concurrency of [`save_all`](crate::Model::save_all), or a ready
-    /// `reqwest::Client`.
+    /// A builder, to set default headers, bearer auth, timeouts, retries,
+    /// limits, the concurrency of [`save_all`](crate::Model::save_all), or a
+    /// ready `reqwest::Client`.
     pub fn builder(base: &str) -> ClientBuilder {
         ClientBuilder {
             base: base.to_owned(),
             headers: HeaderMap::new(),
-            timeout: None,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            retry: Retry::default(),
+            idempotency_keys: true,
             http_client: None,
             save_all_concurrency: DEFAULT_SAVE_ALL_CONCURRENCY,
             error: None,
         }
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL, without a trailing slash (and without its password,
+    /// if it has one).
     pub fn base_url(&self) -> &str {
-        self.inner.http.base()
+        self.inner.http.shown_base()
     }
 
     pub(crate) fn http(&self) -> &Http {
@@ -78,7 +94,7 @@ impl Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base_url", &self.base_url())
+            .field("http", &self.inner.http)
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
@@ -101,15 +117,21 @@ impl fmt::Debug for Client {
 pub struct ClientBuilder {
     base: String,
     headers: HeaderMap,
-    timeout: Option<Duration>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_response_bytes: usize,
+    retry: Retry,
+    idempotency_keys: bool,
     http_client: Option<reqwest::Client>,
     save_all_concurrency: usize,
     error: Option<Error>,
 }
 
 impl ClientBuilder {
-    /// Sends this header with every request. An invalid name or value is
-    /// reported by [`build`](ClientBuilder::build).
+    /// Sends this header with every request to the base URL's origin (never
+    /// to another origin a GET is redirected to). An invalid name or value is
+    /// reported by [`build`](ClientBuilder::build). Values are treated as
+    /// secrets: no `Debug` or error message shows them.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
         HeaderName: TryFrom<K>,
@@ -125,7 +147,8 @@ impl ClientBuilder {
             Err(e) => return self.fail(Error::builder_with("invalid header name", e)),
         };
         match HeaderValue::try_from(value) {
-            Ok(value) => {
+            Ok(mut value) => {
+                value.set_sensitive(true);
                 self.headers.insert(name, value);
                 self
             }
@@ -152,15 +175,54 @@ impl ClientBuilder {
         }
     }
 
-    /// Fails a request that has not completed (response body included)
-    /// within `timeout`; [`Error::is_timeout`] tells such errors.
+    /// Fails an attempt that has not completed (response body included)
+    /// within `timeout` (30 s by default); [`Error::is_timeout`] tells such
+    /// errors. It bounds each attempt: a call takes at most about
+    /// attempts x (timeout + backoff), see [`retry`](ClientBuilder::retry).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout = timeout;
+        self
+    }
+
+    /// Fails a connection that is not made within `timeout` (10 s by
+    /// default). Not applied to a client given to
+    /// [`http_client`](ClientBuilder::http_client), which keeps its own.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest response body read, in bytes (16 MiB by default): a
+    /// larger success fails with [`Error::is_too_large`], before its body is
+    /// read when it announces its length, and as soon as it passes the limit
+    /// otherwise. A body of exactly `limit` bytes is read.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// Which failed attempts are tried again ([`Retry::attempts(3)`](Retry::attempts)
+    /// by default; [`Retry::none()`] never retries). Retries of a fetch run
+    /// inside the shared request: its callers share one sequence of attempts.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Whether every POST carries an `Idempotency-Key` (a random UUID v4,
+    /// the same on each retry of it), which makes a create safe to retry
+    /// against a server that honours the header. On by default; without
+    /// it, a POST is never retried.
+    pub fn idempotency_keys(mut self, enabled: bool) -> Self {
+        self.idempotency_keys = enabled;
         self
     }
 
     /// Uses a ready `reqwest::Client` (its proxy, TLS and pool settings); the
-    /// headers and timeout set here apply on top of it.
+    /// headers, timeout, limits and retries set here apply on top of it.
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: backrest
+    /// follows the redirects of GETs itself, and refuses a redirected write
+    /// that another policy followed.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -185,16 +247,26 @@ impl ClientBuilder {
         }
         let client = match self.http_client {
             Some(client) => client,
+            // Redirects are followed by `Http::send`, GETs only (R6).
             None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(self.connect_timeout)
                 .build()
                 .map_err(|e| Error::builder_with("could not build the HTTP client", e))?,
         };
-        let http = Http::new(client, &self.base, self.headers, self.timeout)?;
+        let settings = Settings {
+            headers: self.headers,
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+            retry: self.retry,
+        };
+        let http = Http::new(client, &self.base, settings)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 cache: Arc::default(),
                 save_all_concurrency: self.save_all_concurrency,
+                idempotency_keys: self.idempotency_keys,
             }),
         })
     }
@@ -207,10 +279,24 @@ impl ClientBuilder {
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values and the base's password may be secrets (R11).
+        let base = match url::Url::parse(&self.base) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+            Ok(_) => self.base.clone(),
+            Err(_) => "<unparsed>".to_owned(),
+        };
+        let headers: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
         f.debug_struct("ClientBuilder")
-            .field("base", &self.base)
-            .field("headers", &self.headers)
+            .field("base", &base)
+            .field("headers", &headers)
             .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("retry", &self.retry)
+            .field("idempotency_keys", &self.idempotency_keys)
             .field("save_all_concurrency", &self.save_all_concurrency)
             .finish_non_exhaustive()
     }

@@ -24,13 +24,32 @@ pub struct Error {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: Kind,
     request: Option<(Method, String)>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
+    /// How many attempts were made (0 when nothing was sent).
+    attempts: u32,
+    /// An earlier attempt may have reached the server without a complete
+    /// answer, whatever the last one says.
+    uncertain: bool,
 }
 
-#[derive(Debug)]
+/// What a failed request may have done on the server, for
+/// [`SaveAllError`](crate::SaveAllError)'s classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Nothing reached the server.
+    NotSent,
+    /// The server answered with an error: nothing was written.
+    Rejected,
+    /// It was sent and no complete answer came back (or an answer we could
+    /// not read): it may have been written.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
 enum Kind {
     /// The client could not be built: an invalid base URL, header or option.
     Builder(String),
@@ -44,8 +63,22 @@ enum Kind {
         /// (`Retry-After`, `ETag`, `Location`).
         headers: HeaderMap,
     },
+    /// A success body was larger than the limit.
+    TooLarge {
+        limit: usize,
+        /// The `Content-Length` the server announced, if it did.
+        length: Option<u64>,
+    },
+    /// The HTTP client followed a redirect of a write by itself (a
+    /// `reqwest::Client` given to the builder with its own redirect policy).
+    Redirected,
     /// A 2xx body did not decode as the expected type.
-    Decode { type_name: &'static str },
+    Decode {
+        type_name: &'static str,
+        /// The body, bounded, when the request was a write the server
+        /// accepted.
+        body: Option<String>,
+    },
     /// A value could not be encoded as JSON.
     Encode { type_name: &'static str },
     /// The work producing a shared result panicked; its callers get an
@@ -64,22 +97,57 @@ impl Error {
                 kind,
                 request: None,
                 source: None,
+                attempts: 0,
+                uncertain: false,
             }),
         }
     }
 
     fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.source = Some(Arc::new(source));
-        }
+        Arc::make_mut(&mut self.inner).source = Some(Arc::new(source));
         self
     }
 
     fn with_request(mut self, method: &Method, url: &str) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.request = Some((method.clone(), url.to_owned()));
-        }
+        Arc::make_mut(&mut self.inner).request = Some((method.clone(), url.to_owned()));
         self
+    }
+
+    /// Records how many attempts the request made, and whether an earlier
+    /// one may have reached the server.
+    pub(crate) fn with_attempts(mut self, attempts: u32, uncertain: bool) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.attempts = attempts;
+        inner.uncertain |= uncertain;
+        self
+    }
+
+    /// Whether another attempt may cure this failure (R3): a transport
+    /// failure or a transient status.
+    pub(crate) fn is_transient(&self) -> bool {
+        match &self.inner.kind {
+            Kind::Transport { .. } => true,
+            Kind::Status { status, .. } => crate::http::retryable_status(*status),
+            _ => false,
+        }
+    }
+
+    /// What the failed request may have done on the server.
+    pub(crate) fn delivery(&self) -> Delivery {
+        if self.inner.uncertain {
+            return Delivery::Unknown;
+        }
+        match &self.inner.kind {
+            Kind::Builder(_) | Kind::Encode { .. } | Kind::Internal(_) => Delivery::NotSent,
+            Kind::Runtime(_) if self.inner.attempts == 0 => Delivery::NotSent,
+            Kind::Transport { connect: true, .. } => Delivery::NotSent,
+            Kind::Status { .. } | Kind::Redirected => Delivery::Rejected,
+            Kind::Transport { .. }
+            | Kind::TooLarge { .. }
+            | Kind::Decode { .. }
+            | Kind::Panicked
+            | Kind::Runtime(_) => Delivery::Unknown,
+        }
     }
 
     pub(crate) fn builder(message: impl Into<String>) -> Self {
@@ -119,12 +187,26 @@ impl Error {
         .with_request(method, url)
     }
 
-    pub(crate) fn decode<T>(method: &Method, url: &str, source: serde_json::Error) -> Self {
+    pub(crate) fn decode<T>(
+        method: &Method,
+        url: &str,
+        source: serde_json::Error,
+        body: Option<String>,
+    ) -> Self {
         Error::new(Kind::Decode {
             type_name: std::any::type_name::<T>(),
+            body,
         })
         .with_request(method, url)
         .with_source(source)
+    }
+
+    pub(crate) fn too_large(method: &Method, url: &str, limit: usize, length: Option<u64>) -> Self {
+        Error::new(Kind::TooLarge { limit, length }).with_request(method, url)
+    }
+
+    pub(crate) fn redirected(method: &Method, url: &str) -> Self {
+        Error::new(Kind::Redirected).with_request(method, url)
     }
 
     pub(crate) fn encode<T: ?Sized>(method: &Method, url: &str, source: serde_json::Error) -> Self {
@@ -150,6 +232,13 @@ impl Error {
             Some(source) => error.with_source(source),
             None => error,
         }
+    }
+
+    pub(crate) fn empty_path_value(method: &Method, url: &str, path: &str) -> Self {
+        Error::new(Kind::Builder(format!(
+            "the path `{path}` cannot be sent: a value in it (an id or a parent's id) is empty"
+        )))
+        .with_request(method, url)
     }
 
     pub(crate) fn panicked() -> Self {
@@ -186,13 +275,23 @@ impl Error {
         }
     }
 
-    /// The text of the server's answer for [status errors](Error::is_status),
-    /// cut to at most [`MAX_ERROR_BODY`] bytes.
+    /// The text of the server's answer, cut to at most [`MAX_ERROR_BODY`]
+    /// bytes: for [status errors](Error::is_status), and for a write the
+    /// server accepted with a body that did not [decode](Error::is_decode).
     pub fn body(&self) -> Option<&str> {
         match &self.inner.kind {
-            Kind::Status { body, .. } => Some(body),
+            Kind::Status { body, .. }
+            | Kind::Decode {
+                body: Some(body), ..
+            } => Some(body),
             _ => None,
         }
+    }
+
+    /// How many attempts the request made, retries included (see
+    /// [`Retry`](crate::Retry)); 0 when nothing was sent.
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
     }
 
     /// The headers of the server's answer, for [status errors](Error::is_status):
@@ -217,6 +316,34 @@ impl Error {
     /// Whether the server answered with a status other than 2xx.
     pub fn is_status(&self) -> bool {
         matches!(self.inner.kind, Kind::Status { .. })
+    }
+
+    /// Whether a success body was larger than
+    /// [`max_response_bytes`](crate::ClientBuilder::max_response_bytes);
+    /// nothing of it is cached.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self.inner.kind, Kind::TooLarge { .. })
+    }
+
+    /// Whether the server refused a write as conflicting: `409 Conflict`, or
+    /// `412 Precondition Failed` for a save or destroy sent with `If-Match`
+    /// (the server's value was not overwritten).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self.status(),
+            Some(StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED)
+        )
+    }
+
+    /// Whether the server answered with a redirect that was not followed:
+    /// any 3xx to a write (writes never follow redirects), or the eleventh
+    /// redirect of a GET. [`status`](Error::status) is the 3xx.
+    pub fn is_redirect(&self) -> bool {
+        match &self.inner.kind {
+            Kind::Status { status, .. } => status.is_redirection(),
+            Kind::Redirected => true,
+            _ => false,
+        }
     }
 
     /// Whether a 2xx body did not decode as the expected type.
@@ -267,13 +394,34 @@ impl fmt::Display for Error {
                     write!(f, ": {}{more}", &excerpt[..cut])?;
                 }
             }
-            Kind::Decode { type_name } => {
+            Kind::TooLarge {
+                limit,
+                length: Some(length),
+            } => write!(
+                f,
+                "response body of {length} bytes is over the limit of {limit} bytes"
+            )?,
+            Kind::TooLarge {
+                limit,
+                length: None,
+            } => {
+                write!(f, "response body is over the limit of {limit} bytes")?;
+            }
+            Kind::Redirected => f.write_str(
+                "the server redirected a write and the HTTP client followed it; \
+                 writes must not follow redirects (build the reqwest::Client with \
+                 `redirect::Policy::none()`)",
+            )?,
+            Kind::Decode { type_name, .. } => {
                 write!(f, "response body is not a valid `{type_name}`")?;
             }
             Kind::Encode { type_name } => write!(f, "could not encode `{type_name}` as JSON")?,
             Kind::Panicked => f.write_str("the request panicked (see the panic message)")?,
             Kind::Runtime(message) => f.write_str(message)?,
             Kind::Internal(message) => write!(f, "internal error in backrest: {message}")?,
+        }
+        if self.inner.attempts > 1 {
+            write!(f, " (after {} attempts)", self.inner.attempts)?;
         }
         // Causes are left to `source()`, so that reporters that walk the
         // chain (anyhow, eyre) print each of them once.
@@ -290,6 +438,9 @@ impl fmt::Debug for Error {
         }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
+        }
+        if self.inner.attempts > 1 {
+            d.field("attempts", &self.inner.attempts);
         }
         d.finish()
     }
@@ -349,7 +500,7 @@ mod tests {
     fn display_is_its_own_message_and_causes_come_from_source() {
         let cause = serde_json::from_str::<u32>("x").unwrap_err();
         let shown_cause = cause.to_string();
-        let err = Error::decode::<u32>(&Method::GET, "http://h/n", cause);
+        let err = Error::decode::<u32>(&Method::GET, "http://h/n", cause, None);
         let shown = err.to_string();
         assert_eq!(shown, "GET http://h/n: response body is not a valid `u32`");
         assert!(!shown.contains(&shown_cause), "{shown}");

@@ -15,8 +15,12 @@ mod ops;
 mod path;
 
 pub use batch::{BatchError, all_or_fail};
-pub use client::{Client, ClientBuilder, DEFAULT_SAVE_ALL_CONCURRENCY};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_SAVE_ALL_CONCURRENCY, DEFAULT_TIMEOUT,
+};
 pub use error::{Error, MAX_ERROR_BODY};
+pub use http::Retry;
 pub use model::Model;
 pub use ops::{Fetch, SaveAllError};
 pub use path::{PathParam, push_param};

@@ -2,12 +2,15 @@
 //!
 //! Events are ordered on the server side: replies held by a `Gate` until the
 //! test opens it, and `server.wait_for(n)` to know a request has arrived.
+//!
+//! Clients here make one attempt per request (`Retry::none()`): these are the
+//! contracts of one request; retries are proved in `reliability.rs`.
 
 mod common;
 
 use std::sync::Arc;
 
-use backrest_runtime::{Client, Fetch, Model};
+use backrest_runtime::{Client, Fetch, Model, Retry};
 use backrest_testkit::{Gate, Reply, Server};
 use common::{Admin, Clock, Fragile, Repo, User, user_json};
 use futures_util::future::join_all;
@@ -15,7 +18,11 @@ use futures_util::poll;
 
 async fn setup() -> (Server, Client) {
     let server = Server::start().await;
-    let client = Client::new(&server.url()).expect("valid base");
+    let client = Client::builder(&server.url())
+        .retry(Retry::none())
+        .retry(Retry::none())
+        .build()
+        .expect("valid base");
     (server, client)
 }
 
@@ -682,7 +689,11 @@ async fn c10_clones_share_one_cache_and_separate_clients_do_not() {
     assert!(Arc::ptr_eq(&first, &via_clone));
     assert_eq!(server.count("GET", "/users/7"), 1);
 
-    let separate = Client::new(&server.url()).unwrap();
+    let separate = Client::builder(&server.url())
+        .retry(Retry::none())
+        .retry(Retry::none())
+        .build()
+        .unwrap();
     let via_separate = User::fetch(&separate, (), 7).await.unwrap();
     assert!(!Arc::ptr_eq(&first, &via_separate));
     assert_eq!(server.count("GET", "/users/7"), 2);

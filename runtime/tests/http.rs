@@ -1,17 +1,24 @@
 //! The HTTP contract, H1–H6 of ARCHITECTURE.md, against a real loopback server:
 //! each test asserts on what the server received and on what the caller got.
+//!
+//! Clients here make one attempt per request (`Retry::none()`): these are the
+//! contracts of one request; retries are proved in `reliability.rs`.
 
 mod common;
 
 use std::time::Duration;
 
-use backrest_runtime::{Client, Error, MAX_ERROR_BODY, Method, Model, StatusCode};
+use backrest_runtime::{Client, Error, MAX_ERROR_BODY, Method, Model, Retry, StatusCode};
 use backrest_testkit::{Reply, Server, hang_up_url, refused_url};
 use common::{Repo, User, user_json};
 use serde_json::json;
 
 fn client(server: &Server) -> Client {
-    Client::new(&server.url()).expect("the test server's URL is a valid base")
+    Client::builder(&server.url())
+        .retry(Retry::none())
+        .retry(Retry::none())
+        .build()
+        .expect("the test server's URL is a valid base")
 }
 
 fn repo(org: &str, id: Option<&str>) -> Repo {
@@ -362,6 +369,7 @@ async fn h4_timeout_is_a_timeout_error() {
         Reply::json(200, user_json(7, "Ada")).delay_ms(2000),
     );
     let client = Client::builder(&server.url())
+        .retry(Retry::none())
         .timeout(Duration::from_millis(50))
         .build()
         .unwrap();
@@ -382,7 +390,7 @@ async fn h4_timeout_is_a_timeout_error() {
 #[tokio::test]
 async fn h4_refused_connection_is_a_connect_error() {
     let base = refused_url().await;
-    let client = Client::new(&base).unwrap();
+    let client = Client::builder(&base).retry(Retry::none()).build().unwrap();
 
     let fetched = User::fetch(&client, (), 7).await.unwrap_err();
     let saved = User::new(7, "Ada").save(&client).await.unwrap_err();
@@ -403,7 +411,7 @@ async fn h4_refused_connection_is_a_connect_error() {
 #[tokio::test]
 async fn h4_server_hanging_up_is_an_error_not_a_panic() {
     let base = hang_up_url().await;
-    let client = Client::new(&base).unwrap();
+    let client = Client::builder(&base).retry(Retry::none()).build().unwrap();
 
     let fetched = User::fetch(&client, (), 7).await.unwrap_err();
     let created = User::unsaved("Ada").save(&client).await.unwrap_err();
@@ -523,6 +531,7 @@ async fn h6_builder_headers_and_bearer_auth_are_sent_with_every_request() {
     let server = Server::start().await;
     script_one_of_each_method(&server, "");
     let client = Client::builder(&server.url())
+        .retry(Retry::none())
         .header("x-app", "demo")
         .bearer_auth("s3cr3t")
         .timeout(Duration::from_secs(10))
@@ -552,6 +561,7 @@ async fn h6_builder_timeout_is_applied() {
     );
     server.on("GET", "/users/8", Reply::json(200, user_json(8, "Bo")));
     let client = Client::builder(&server.url())
+        .retry(Retry::none())
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -607,6 +617,7 @@ async fn h6_a_ready_reqwest_client_is_used_with_the_builder_settings_on_top() {
         .build()
         .unwrap();
     let client = Client::builder(&server.url())
+        .retry(Retry::none())
         .http_client(http)
         .header("x-app", "demo")
         .build()

@@ -1,5 +1,8 @@
 //! The save contract, S1–S7 of ARCHITECTURE.md, against a real loopback server:
 //! each test asserts on what the server received and on what the caller got.
+//!
+//! Clients here make one attempt per request (`Retry::none()`): these are the
+//! contracts of one request; retries are proved in `reliability.rs`.
 
 mod common;
 
@@ -7,17 +10,24 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use backrest_runtime::{Client, DEFAULT_SAVE_ALL_CONCURRENCY, Model, SaveAllError, StatusCode};
+use backrest_runtime::{
+    Client, DEFAULT_SAVE_ALL_CONCURRENCY, Model, Retry, SaveAllError, StatusCode,
+};
 use backrest_testkit::{Gate, Reply, Request, Server};
 use common::{Repo, User, user_json};
 use serde_json::json;
 
 fn client(server: &Server) -> Client {
-    Client::new(&server.url()).expect("the test server's URL is a valid base")
+    Client::builder(&server.url())
+        .retry(Retry::none())
+        .retry(Retry::none())
+        .build()
+        .expect("the test server's URL is a valid base")
 }
 
 fn client_with_concurrency(server: &Server, limit: usize) -> Client {
     Client::builder(&server.url())
+        .retry(Retry::none())
         .save_all_concurrency(limit)
         .build()
         .expect("the test server's URL is a valid base")

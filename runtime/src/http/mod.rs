@@ -1,55 +1,147 @@
-//! The HTTP transport: the base URL, one [`Http::send`] for every request,
-//! and (in [`response`]) reading answers into values or [`Error`]s. It knows
-//! nothing of caching.
+//! The HTTP transport: the base URL, one [`Http::send`] for every request
+//! (attempts, retries, redirects, limits), and (in [`response`]) reading
+//! answers into values or [`Error`]s. It knows nothing of caching.
 
 mod response;
+mod retry;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{Method, Response, StatusCode, Url};
-use serde::Serialize;
+use bytes::Bytes;
+use reqwest::header::{
+    ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LOCATION,
+};
+use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::Error;
 
+pub(crate) use response::decode;
+pub use retry::Retry;
+pub(crate) use retry::retryable_status;
+
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// A reqwest client bound to a base URL.
+/// The header that makes a POST safe to retry (R5).
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// How many redirects a GET follows (R6).
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// What the transport is configured with, from the builder.
 #[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Sent with every request to the base URL's origin.
+    pub(crate) headers: HeaderMap,
+    /// Per attempt, from connecting to the end of the body (R1).
+    pub(crate) timeout: Duration,
+    /// The largest success body read (R2).
+    pub(crate) max_response_bytes: usize,
+    pub(crate) retry: Retry,
+}
+
+/// One request to make: what ops hand to [`Http::send`].
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    /// Made by [`Http::url`].
+    pub(crate) url: String,
+    /// A JSON body.
+    pub(crate) body: Option<Bytes>,
+    /// Headers of this request only (idempotency key, conditions).
+    pub(crate) headers: HeaderMap,
+}
+
+impl Call {
+    pub(crate) fn new(method: Method, url: String) -> Call {
+        Call {
+            method,
+            url,
+            body: None,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    fn conditional(&self) -> bool {
+        self.headers.contains_key(IF_NONE_MATCH) || self.headers.contains_key(IF_MODIFIED_SINCE)
+    }
+
+    /// Whether a failed attempt may be sent again (R3): every method but
+    /// POST, and a POST that carries an idempotency key.
+    fn repeatable(&self) -> bool {
+        self.method != Method::POST || self.headers.contains_key(IDEMPOTENCY_KEY)
+    }
+}
+
+/// A complete answer: a 2xx, or a 304 to a conditional request.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// How many attempts it took.
+    pub(crate) attempts: u32,
+}
+
+/// A reqwest client bound to a base URL.
+#[derive(Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
     /// The base URL without a trailing slash, so that `base + "/users"` keeps
     /// the base's own path (H1).
     base: String,
+    /// `base` without its password, for messages (R11).
+    shown_base: String,
     /// The path of `base` ("" for `http://h`, "/api" for `http://h/api/`).
     base_path: String,
-    headers: HeaderMap,
-    timeout: Option<Duration>,
+    origin: url::Origin,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may be secrets (R11): their names only.
+        let headers: Vec<&str> = self
+            .settings
+            .headers
+            .keys()
+            .map(HeaderName::as_str)
+            .collect();
+        f.debug_struct("Http")
+            .field("base", &self.shown_base)
+            .field("headers", &headers)
+            .field("timeout", &self.settings.timeout)
+            .field("max_response_bytes", &self.settings.max_response_bytes)
+            .field("retry", &self.settings.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Http {
     pub(crate) fn new(
         client: reqwest::Client,
         base: &str,
-        headers: HeaderMap,
-        timeout: Option<Duration>,
+        settings: Settings,
     ) -> Result<Self, Error> {
-        let base = normalize_base(base)?;
-        let base_path = Url::parse(&base)
-            .map(|url| url.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
+        let parsed = normalize_base(base)?;
+        let base = parsed.as_str().trim_end_matches('/').to_owned();
+        let shown_base = redact(&parsed).trim_end_matches('/').to_owned();
+        let base_path = parsed.path().trim_end_matches('/').to_owned();
         Ok(Http {
             client,
             base,
+            shown_base,
             base_path,
-            headers,
-            timeout,
+            origin: parsed.origin(),
+            settings,
         })
     }
 
-    pub(crate) fn base(&self) -> &str {
-        &self.base
+    /// The base URL without a trailing slash or a password.
+    pub(crate) fn shown_base(&self) -> &str {
+        &self.shown_base
     }
 
     /// The URL of `path`, which starts with `/` and is already encoded.
@@ -60,109 +152,188 @@ impl Http {
         url
     }
 
+    /// `url` as messages show it: without the base's password (R11).
+    fn shown<'a>(&self, url: &'a str) -> Cow<'a, str> {
+        if self.base.len() == self.shown_base.len() {
+            return Cow::Borrowed(url);
+        }
+        let rest = url.get(self.base.len()..).unwrap_or_default();
+        Cow::Owned(format!("{}{rest}", self.shown_base))
+    }
+
     /// The parsed URL of `path`, refused when parsing would not keep the
     /// path as built: the URL standard resolves `.` and `..` segments, even
-    /// percent-encoded, so an id `..` would otherwise reach another resource.
-    fn parse(&self, method: &Method, url: &str, path: &str) -> Result<Url, Error> {
+    /// percent-encoded, so an id `..` would otherwise reach another resource
+    /// (H2); and an empty value would name the collection or make `//` (R10).
+    fn parse(&self, method: &Method, url: &str) -> Result<Url, Error> {
+        let path = url.get(self.base.len()..).unwrap_or_default();
+        let shown = || self.shown(url);
+        let path_only = path.split('?').next().unwrap_or_default();
+        if path_only.contains("//") || path_only.ends_with('/') {
+            return Err(Error::empty_path_value(method, &shown(), path_only));
+        }
         let parsed =
-            Url::parse(url).map_err(|e| Error::invalid_path(method, url, path, Some(e)))?;
+            Url::parse(url).map_err(|e| Error::invalid_path(method, &shown(), path, Some(e)))?;
         let kept = parsed
             .path()
             .strip_prefix(self.base_path.as_str())
-            .is_some_and(|rest| rest == path);
+            .is_some_and(|rest| rest == path_only);
         if kept {
             Ok(parsed)
         } else {
-            Err(Error::invalid_path(method, url, path, None))
+            Err(Error::invalid_path(method, &shown(), path, None))
         }
     }
 
-    /// Sends one request, with `body` as its JSON body if given: every
-    /// method goes through here. `url` is made by [`Http::url`]. A 2xx
-    /// answer is returned for the caller to read; any other status is a
-    /// status error carrying its (bounded) body and headers (S3).
-    pub(crate) async fn send(
-        &self,
-        method: &Method,
-        url: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Response, Error> {
-        let path = url.get(self.base.len()..).unwrap_or_default();
-        let parsed = self.parse(method, url, path)?;
-        let mut request = self
-            .client
-            .request(method.clone(), parsed)
-            .header(ACCEPT, JSON);
-        if !self.headers.is_empty() {
-            request = request.headers(self.headers.clone());
+    /// Sends one request: every method goes through here. Returns a
+    /// complete answer (a 2xx, or a 304 to a conditional request) with its
+    /// body read, bounded by `max_response_bytes` (R2); any other status is
+    /// a status error with its bounded body and headers (S3).
+    ///
+    /// Failed attempts are retried as [`Retry`] says (R3); the error
+    /// returned is the last attempt's, with the count of attempts. GETs
+    /// follow up to [`MAX_REDIRECTS`] redirects, without the configured
+    /// headers once they leave the base's origin; writes follow none (R6).
+    pub(crate) async fn send(&self, call: &Call) -> Result<Answer, Error> {
+        let url = self.parse(&call.method, &call.url)?;
+        let retry = &self.settings.retry;
+        let mut uncertain = false;
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt(call, &url).await {
+                Ok(answer) => {
+                    return Ok(Answer {
+                        attempts: attempt,
+                        ..answer
+                    });
+                }
+                Err(error) => error,
+            };
+            let last =
+                attempt >= retry.max_attempts() || !call.repeatable() || !error.is_transient();
+            let wait = match error.headers().map(|headers| retry.retry_after(headers)) {
+                _ if last => None,
+                Some(Err(())) => None,
+                Some(Ok(Some(wait))) => Some(wait),
+                Some(Ok(None)) | None => Some(retry.backoff_before(attempt + 1)),
+            };
+            let Some(wait) = wait else {
+                return Err(error.with_attempts(attempt, uncertain));
+            };
+            uncertain |= error.delivery() == crate::error::Delivery::Unknown;
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
-        if let Some(timeout) = self.timeout {
-            request = request.timeout(timeout);
-        }
-        if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, JSON).body(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::transport(method, url, e))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(response::status_error(method, url, response).await)
+    }
+
+    /// One attempt: the request, the redirects a GET follows, the body.
+    async fn attempt(&self, call: &Call, url: &Url) -> Result<Answer, Error> {
+        let method = &call.method;
+        let mut url = Cow::Borrowed(url);
+        let mut hops = 0;
+        loop {
+            let shown = match &url {
+                Cow::Borrowed(_) => self.shown(&call.url),
+                Cow::Owned(hop) => Cow::Owned(redact(hop)),
+            };
+            let mut request = self
+                .client
+                .request(method.clone(), url.as_ref().clone())
+                .header(ACCEPT, JSON)
+                .timeout(self.settings.timeout);
+            // Credentials stay with the base's origin (R6, R11).
+            if !self.settings.headers.is_empty() && url.origin() == self.origin {
+                request = request.headers(self.settings.headers.clone());
+            }
+            if !call.headers.is_empty() {
+                request = request.headers(call.headers.clone());
+            }
+            if let Some(body) = &call.body {
+                request = request.header(CONTENT_TYPE, JSON).body(body.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| Error::transport(method, &shown, e))?;
+            // A `reqwest::Client` of the user's may follow redirects itself.
+            if method != Method::GET && response.url() != url.as_ref() {
+                return Err(Error::redirected(method, &shown));
+            }
+            let status = response.status();
+            if status.is_redirection() && *method == Method::GET && hops < MAX_REDIRECTS {
+                let next = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|location| location.to_str().ok())
+                    .and_then(|location| url.join(location).ok());
+                if let Some(next) = next {
+                    hops += 1;
+                    url = Cow::Owned(next);
+                    continue;
+                }
+            }
+            let not_modified = status == StatusCode::NOT_MODIFIED && call.conditional();
+            if !status.is_success() && !not_modified {
+                return Err(response::status_error(method, &shown, response).await);
+            }
+            let limit = self.settings.max_response_bytes;
+            let headers = response.headers().clone();
+            let body = response::read(method, &shown, response, limit).await?;
+            return Ok(Answer {
+                status,
+                headers,
+                body,
+                attempts: 1,
+            });
         }
     }
 
     /// GET `url` and decode its JSON body as a `T`.
-    pub(crate) async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, Error> {
-        let method = Method::GET;
-        let response = self.send(&method, url, None).await?;
-        let body = response::read(&method, url, response).await?;
-        response::decode(&method, url, &body)
+    pub(crate) async fn get<T: DeserializeOwned>(&self, url: String) -> Result<T, Error> {
+        let call = Call::new(Method::GET, url);
+        let answer = self.send(&call).await?;
+        decode(&call.method, &self.shown(&call.url), &answer.body, false)
     }
 
-    /// Sends `value` as JSON to `url` and decodes the answer: `None` when
-    /// the server answered 204 or an empty body, meaning the value sent was
-    /// saved (S2).
-    pub(crate) async fn send_json<T: Serialize + DeserializeOwned>(
-        &self,
-        method: Method,
-        url: &str,
-        value: &T,
-    ) -> Result<Option<T>, Error> {
-        let body = serde_json::to_vec(value).map_err(|e| Error::encode::<T>(&method, url, e))?;
-        let response = self.send(&method, url, Some(body)).await?;
-        if response.status() == StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        let body = response::read(&method, url, response).await?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        response::decode(&method, url, &body).map(Some)
-    }
-
-    /// DELETE `url`; any 2xx answer is success, its body is ignored (S7).
-    pub(crate) async fn delete(&self, url: &str) -> Result<(), Error> {
-        self.send(&Method::DELETE, url, None).await.map(drop)
+    /// The URL of an error about `url`, as messages show it.
+    pub(crate) fn shown_url(&self, url: &str) -> String {
+        self.shown(url).into_owned()
     }
 }
 
-/// Validates a base URL and drops its trailing slash (H1, H6).
-fn normalize_base(base: &str) -> Result<String, Error> {
-    let url = Url::parse(base)
-        .map_err(|e| Error::builder_with(format!("invalid base URL `{base}`"), e))?;
+/// `url` without its password.
+fn redact(url: &Url) -> String {
+    if url.password().is_none() {
+        return url.as_str().to_owned();
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    shown.into()
+}
+
+/// Validates a base URL (H1, H6). A base that does not parse is not echoed
+/// if it may hold a password (R11).
+fn normalize_base(base: &str) -> Result<Url, Error> {
+    let url = Url::parse(base).map_err(|e| {
+        let shown = if base.contains('@') {
+            "<hidden: it has user info>"
+        } else {
+            base
+        };
+        Error::builder_with(format!("invalid base URL `{shown}`"), e)
+    })?;
+    let shown = redact(&url);
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::builder(format!(
-            "invalid base URL `{base}`: the scheme must be http or https"
+            "invalid base URL `{shown}`: the scheme must be http or https"
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::builder(format!(
-            "invalid base URL `{base}`: it must not have a query or a fragment"
+            "invalid base URL `{shown}`: it must not have a query or a fragment"
         )));
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -171,15 +342,13 @@ mod tests {
 
     #[test]
     fn h1_base_keeps_its_path_with_or_without_trailing_slash() {
-        assert_eq!(
-            normalize_base("http://h/api/v1").unwrap(),
-            "http://h/api/v1"
-        );
-        assert_eq!(
-            normalize_base("http://h/api/v1/").unwrap(),
-            "http://h/api/v1"
-        );
-        assert_eq!(normalize_base("http://h").unwrap(), "http://h");
+        let base = |url: &str| {
+            let url = normalize_base(url).unwrap();
+            url.as_str().trim_end_matches('/').to_owned()
+        };
+        assert_eq!(base("http://h/api/v1"), "http://h/api/v1");
+        assert_eq!(base("http://h/api/v1/"), "http://h/api/v1");
+        assert_eq!(base("http://h"), "http://h");
     }
 
     #[test]

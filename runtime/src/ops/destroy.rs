@@ -2,7 +2,10 @@
 
 use std::any::TypeId;
 
+use reqwest::Method;
+
 use crate::cache::{Key, Kind};
+use crate::http::Call;
 use crate::{Client, Error, Model};
 
 pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), Error> {
@@ -10,7 +13,8 @@ pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), 
         return Ok(());
     };
     let path = M::member_path(&value.params(), id);
-    client.http().delete(&client.http().url(&path)).await?;
+    let call = Call::new(Method::DELETE, client.http().url(&path));
+    client.http().send(&call).await?;
     client
         .cache()
         .destroyed(&Key::new(TypeId::of::<M>(), Kind::Member, path));

@@ -93,7 +93,7 @@ where
     let url = client.http().url(path);
     let client = client.clone();
     Box::pin(async move {
-        let value: T = client.http().get(&url).await?;
+        let value: T = client.http().get(url).await?;
         Ok(Arc::new(value) as Value)
     })
 }

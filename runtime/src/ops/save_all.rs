@@ -10,9 +10,11 @@ pub(crate) async fn save_all<M: Model>(
     items: impl Iterator<Item = M> + Send,
 ) -> Result<Vec<M>, SaveAllError<M>> {
     let limit = client.inner.save_all_concurrency;
-    all_or_fail(items, limit, |item| super::save::save_owned(client, item))
-        .await
-        .map_err(SaveAllError::from)
+    all_or_fail(items, limit, |item| {
+        super::save::save_owned(client, item, super::save::new_key(client))
+    })
+    .await
+    .map_err(SaveAllError::from)
 }
 
 /// `save_all` did not save everything: which save failed first, which were
