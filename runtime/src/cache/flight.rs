@@ -1,0 +1,405 @@
+//! One load in flight, shared by its waiters: who drives it ([`Driver`]),
+//! the waiters' wakers, and the outcome they all get.
+//!
+//! A reader who wants "what happens when two callers miss" reads this file;
+//! what the cache stores when the load ends is in the parent module and the
+//! store.
+
+use std::future::Future;
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::FutureExt;
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+
+use super::{Cache, Key, Load, Value, lock};
+use crate::Error;
+
+/// The slot of a flight's first caller, the one that started it.
+pub(super) const FIRST_SLOT: usize = 0;
+
+/// One load in flight, shared by its waiters.
+pub(super) struct Flight {
+    pub(super) key: Arc<Key>,
+    /// The load's start number.
+    pub(super) start: u64,
+    /// The first caller's runtime: where the load moves when it must leave
+    /// its first caller and the caller at hand is in no runtime.
+    runtime: Handle,
+    state: Mutex<FlightState>,
+}
+
+/// Who drives a load, and how far it has got: one variant for every state
+/// a flight can be in.
+enum Driver {
+    /// The first caller is building the load (calling the closure given to
+    /// [`Cache::get`]), so nobody can run it yet. Callers may join: if one
+    /// has when it is built, it goes straight to a task.
+    Building,
+    /// Held for its only caller, who polls it inline when it polls its
+    /// waiter; nobody is polling it now. A caller that joins takes it to a
+    /// task.
+    Inline(Load),
+    /// Its only caller is polling it inline right now, with the flight
+    /// unlocked. `spawn_requested`: a caller joined during this poll, so if
+    /// the poll is pending the load moves to a task.
+    Polling { spawn_requested: bool },
+    /// Taken from its caller and being handed to a task: spawned or about to
+    /// be, its abort handle not yet recorded.
+    Spawning,
+    /// Running on a task of its own, which the handle aborts.
+    Task(AbortHandle),
+    /// The load is done and its outcome is being worked out and stored;
+    /// callers may still join, and get that outcome.
+    Finishing,
+    /// The outcome every waiter gets; nobody joins any more.
+    Done(Outcome),
+    /// Every waiter left before the load was done: the load was dropped
+    /// where it was (held inline, or on its task, which is aborted) and the
+    /// key forgets it; nobody joins any more.
+    Cancelled,
+}
+
+impl Driver {
+    /// The load has not ended, nor been given up.
+    fn is_running(&self) -> bool {
+        match self {
+            Driver::Building
+            | Driver::Inline(_)
+            | Driver::Polling { .. }
+            | Driver::Spawning
+            | Driver::Task(_) => true,
+            Driver::Finishing | Driver::Done(_) | Driver::Cancelled => false,
+        }
+    }
+}
+
+struct FlightState {
+    driver: Driver,
+    /// Each waiter's parked waker, by slot.
+    slots: Vec<Option<Waker>>,
+    /// Slots of waiters that left, to reuse.
+    free: Vec<usize>,
+    /// How many waiters have not left (nor taken the outcome).
+    live: usize,
+}
+
+/// What the waiters of a finished load get.
+#[derive(Clone)]
+pub(super) struct Outcome {
+    pub(super) result: Result<Value, Error>,
+    /// The number of the value in `result`: the load's own, or a newer one.
+    pub(super) number: u64,
+    /// [`Cache::stores`] when the outcome was worked out.
+    pub(super) stores: u64,
+}
+
+impl Flight {
+    /// A flight whose first caller (in [`FIRST_SLOT`]) is building its load.
+    pub(super) fn new(key: Arc<Key>, start: u64, runtime: Handle) -> Self {
+        Flight {
+            key,
+            start,
+            runtime,
+            state: Mutex::new(FlightState {
+                driver: Driver::Building,
+                slots: vec![None],
+                free: Vec::new(),
+                live: 1,
+            }),
+        }
+    }
+
+    /// Registers one more waiter, unless the load is over. With a second
+    /// waiter the load must leave its first caller: returns it to spawn, or
+    /// asks that caller to spawn it after the poll or build it is in.
+    ///
+    /// Called with the cache locked (the one place both locks are held), so
+    /// that the key's newest flight and its taking waiters are one fact.
+    pub(super) fn join(&self) -> Option<(usize, Option<Load>)> {
+        let mut state = lock(&self.state);
+        match &mut state.driver {
+            Driver::Done(_) | Driver::Cancelled => return None,
+            Driver::Polling { spawn_requested } => *spawn_requested = true,
+            Driver::Building
+            | Driver::Inline(_)
+            | Driver::Spawning
+            | Driver::Task(_)
+            | Driver::Finishing => {}
+        }
+        state.live += 1;
+        let inline = state.take_inline(Driver::Spawning);
+        let slot = match state.free.pop() {
+            Some(slot) => slot,
+            None => {
+                state.slots.push(None);
+                state.slots.len() - 1
+            }
+        };
+        Some((slot, inline))
+    }
+
+    /// The first caller has built its load: it keeps it to run inline,
+    /// unless someone joined meanwhile; then the load is returned, to move
+    /// to a task.
+    pub(super) fn built(&self, load: Load) -> Option<Load> {
+        let mut state = lock(&self.state);
+        if state.live > 1 {
+            state.driver = Driver::Spawning;
+            Some(load)
+        } else {
+            state.driver = Driver::Inline(load);
+            None
+        }
+    }
+
+    /// Claims the end of the load (it is `Finishing` from now on): true for
+    /// whoever ends it first, false once it has ended or every waiter left.
+    pub(super) fn claim_end(&self) -> bool {
+        let mut state = lock(&self.state);
+        if !state.driver.is_running() {
+            return false;
+        }
+        let driver = mem::replace(&mut state.driver, Driver::Finishing);
+        drop(state);
+        drop(driver);
+        true
+    }
+
+    /// Sets the outcome and takes every parked waker but `caller`'s, to wake
+    /// once unlocked.
+    pub(super) fn set_outcome(&self, outcome: Outcome, caller: Option<usize>) -> Vec<Waker> {
+        let mut state = lock(&self.state);
+        state.driver = Driver::Done(outcome);
+        if let Some(caller) = caller {
+            state.slots[caller] = None;
+        }
+        state.slots.iter_mut().filter_map(Option::take).collect()
+    }
+
+    /// Moves a load to a task of its own, where no caller can stall it: on
+    /// the runtime the caller at hand is in, else on the first caller's.
+    /// The flight is `Spawning`, and no lock is held.
+    pub(super) fn spawn(self: &Arc<Self>, cache: &Arc<Cache>, load: Load) {
+        let unfinished = Unfinished {
+            cache: Arc::clone(cache),
+            flight: Arc::clone(self),
+            armed: true,
+        };
+        let runtime = Handle::try_current().unwrap_or_else(|_| self.runtime.clone());
+        let task = runtime.spawn(run(unfinished, load));
+        let mut state = lock(&self.state);
+        match state.driver {
+            Driver::Spawning => state.driver = Driver::Task(task.abort_handle()),
+            // Every waiter left while the load was being handed over.
+            Driver::Cancelled => {
+                drop(state);
+                task.abort();
+            }
+            // The task has already ended the load.
+            Driver::Finishing | Driver::Done(_) => {}
+            // Not reached: a load is spawned once, from `Spawning`.
+            Driver::Building | Driver::Inline(_) | Driver::Polling { .. } | Driver::Task(_) => {}
+        }
+    }
+}
+
+impl FlightState {
+    /// Takes the load its only caller holds inline, if it does, and leaves
+    /// the flight in `then`.
+    fn take_inline(&mut self, then: Driver) -> Option<Load> {
+        match mem::replace(&mut self.driver, then) {
+            Driver::Inline(load) => Some(load),
+            other => {
+                self.driver = other;
+                None
+            }
+        }
+    }
+
+    fn release(&mut self, slot: usize) {
+        self.slots[slot] = None;
+        self.free.push(slot);
+        self.live -= 1;
+    }
+
+    fn park(&mut self, slot: usize, waker: &Waker) {
+        match &mut self.slots[slot] {
+            Some(parked) if parked.will_wake(waker) => {}
+            parked => *parked = Some(waker.clone()),
+        }
+    }
+}
+
+/// Runs a load on its own task and ends its flight, whatever happens.
+///
+/// `unfinished` is an argument, not a local, so that it is dropped (and
+/// ends the flight) even if the task is dropped before its first poll.
+async fn run(mut unfinished: Unfinished, load: Load) {
+    let result = AssertUnwindSafe(load).catch_unwind().await;
+    unfinished.armed = false;
+    let (cache, flight) = (&unfinished.cache, &unfinished.flight);
+    match result {
+        Ok(result) => cache.finish(flight, result, None),
+        Err(panic) => {
+            cache.finish(flight, Err(Error::panicked()), None);
+            resume_unwind(panic);
+        }
+    }
+}
+
+/// Ends a flight whose task is dropped before its load finished (aborted
+/// because every waiter left, or stopped with its runtime, perhaps before
+/// it ever ran).
+struct Unfinished {
+    cache: Arc<Cache>,
+    flight: Arc<Flight>,
+    armed: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cache
+                .finish(&self.flight, Err(Error::interrupted()), None);
+        }
+    }
+}
+
+/// One caller's wait for a load: a future of the load's value.
+pub(crate) struct Waiter {
+    cache: Arc<Cache>,
+    flight: Arc<Flight>,
+    slot: usize,
+    done: bool,
+}
+
+impl Waiter {
+    pub(super) fn new(cache: Arc<Cache>, flight: Arc<Flight>, slot: usize) -> Self {
+        Waiter {
+            cache,
+            flight,
+            slot,
+            done: false,
+        }
+    }
+
+    pub(super) fn flight(&self) -> &Arc<Flight> {
+        &self.flight
+    }
+
+    /// Polls the load inline, as its only caller; called with the flight
+    /// unlocked and `Polling`.
+    fn run_inline(&mut self, mut load: Load, cx: &mut Context<'_>) -> Poll<Result<Value, Error>> {
+        match catch_unwind(AssertUnwindSafe(|| load.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => {
+                let mut state = lock(&self.flight.state);
+                state.park(self.slot, cx.waker());
+                let joined = matches!(
+                    state.driver,
+                    Driver::Polling {
+                        spawn_requested: true
+                    }
+                );
+                if joined || state.live > 1 {
+                    state.driver = Driver::Spawning;
+                    drop(state);
+                    self.flight.spawn(&self.cache, load);
+                } else {
+                    state.driver = Driver::Inline(load);
+                }
+                Poll::Pending
+            }
+            // The flight ends before the load is dropped: a load that panics
+            // when dropped must not leave other waiters pending.
+            Ok(Poll::Ready(result)) => {
+                self.cache.finish(&self.flight, result, Some(self.slot));
+                let outcome = self.take_outcome();
+                drop(load);
+                outcome
+            }
+            Err(panic) => {
+                self.cache
+                    .finish(&self.flight, Err(Error::panicked()), Some(self.slot));
+                self.done = true;
+                lock(&self.flight.state).release(self.slot);
+                drop(load);
+                resume_unwind(panic);
+            }
+        }
+    }
+
+    fn take_outcome(&mut self) -> Poll<Result<Value, Error>> {
+        let mut state = lock(&self.flight.state);
+        let Driver::Done(outcome) = &state.driver else {
+            return Poll::Ready(Err(Error::internal("a finished load has no outcome")));
+        };
+        let outcome = outcome.clone();
+        state.release(self.slot);
+        drop(state);
+        self.done = true;
+        Poll::Ready(self.cache.resolve(&self.flight, outcome))
+    }
+}
+
+impl Future for Waiter {
+    type Output = Result<Value, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(Err(Error::internal("a fetch was polled after it resolved")));
+        }
+        let mut state = lock(&this.flight.state);
+        if let Driver::Done(_) = state.driver {
+            drop(state);
+            return this.take_outcome();
+        }
+        if let Some(load) = state.take_inline(Driver::Polling {
+            spawn_requested: false,
+        }) {
+            drop(state);
+            return this.run_inline(load, cx);
+        }
+        state.park(this.slot, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut state = lock(&self.flight.state);
+        state.release(self.slot);
+        if !state.driver.is_running() {
+            return;
+        }
+        if state.live > 0 {
+            // Others still wait, so a joiner has already taken the load from
+            // its first caller and this finds none; kept so that a first
+            // caller leaving could never strand the others.
+            let inline = state.take_inline(Driver::Spawning);
+            drop(state);
+            if let Some(load) = inline {
+                self.flight.spawn(&self.cache, load);
+            }
+            return;
+        }
+        let driver = mem::replace(&mut state.driver, Driver::Cancelled);
+        drop(state);
+        // Forget the load first, so that the key is consistent whatever
+        // dropping the load does.
+        self.cache.abandon(&self.flight);
+        match driver {
+            Driver::Task(task) => task.abort(),
+            // An inline load is dropped here.
+            other => drop(other),
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The shared-future cache. It knows nothing of HTTP: it stores values under
+//! keys, and runs each *load* (a future that produces a value) for every
+//! caller that shares it.
+//!
+//! Its rooms: [`key`] (what a value is stored under), [`store`] (entries,
+//! numbers, floors and the collection index), [`flight`] (one load in flight
+//! and its waiters) and this module, the [`Cache`] that ties them together.
+//!
+//! # Numbers
+//!
+//! Every load started takes the next number of one counter (its *start
+//! number*); so do a stored write (a save), an eviction and an invalidation,
+//! when they happen. A value is stored only if its number is above the cached
+//! value's and above the key's last eviction or invalidation (its *floor*), so
+//! the cache only moves forward whatever order loads finish in
+//! (ARCHITECTURE.md, C4).
+//!
+//! # Sharing a load without `futures::future::Shared`'s traps
+//!
+//! A load is a `Flight`: the callers waiting on it (`Waiter`s) and, once
+//! it is done, its outcome. While its first caller is its only caller, that
+//! caller runs it inline, as a plain `await` would: a lone fetch costs no
+//! task. As soon as a second caller joins, the load moves to a task of its
+//! own (after the poll or the build its first caller is in, if any), so that:
+//!
+//! - a wake-up of the load wakes that one task, never the callers; they park
+//!   their wakers and are woken once, when the outcome is set;
+//! - no caller drives it, so a caller that is dropped, or that holds its
+//!   future without polling it, cannot stall the others;
+//! - a panic in the load is caught: every caller gets an error instead of
+//!   hanging, the cache stays consistent, and the panic is re-raised in the
+//!   task that ran the load.
+//!
+//! Who drives a load at each moment is one enum, `flight::Driver`. When
+//! every waiter is gone before the load is done, it is dropped (inline, or
+//! by aborting its task) and the key forgets it, so the next fetch sends a
+//! new request.
+//!
+//! # Locks, and the order they are taken in
+//!
+//! There are two kinds of mutex, and no other lock:
+//!
+//! - the cache's `State` (`Cache::state`), one per client: the store;
+//! - each `Flight`'s `FlightState`, one per load: its driver, its waiters'
+//!   slots and its outcome.
+//!
+//! (`Cache::stores` is an atomic counter, bumped under the cache lock and
+//! read without it.)
+//!
+//! The order is **cache, then flight**, and both are held at once in one
+//! place only: [`Cache::join_or_start`] calls `Flight::join` with the cache
+//! locked. So the check that a flight may be joined (it is the key's newest
+//! and started after the key's last write) and the join itself are atomic
+//! with respect to writes, which raise floors under the cache lock, and to
+//! the flight leaving its entry, which it does under the cache lock before
+//! it is `Done` and after it is `Cancelled` (a join refuses both).
+//! Everywhere else at most one lock is held at a time:
+//!
+//! - [`Cache::finish`] locks the flight to claim the end (`Finishing`),
+//!   unlocks it, locks the cache in [`Cache::complete`] to store the value,
+//!   unlocks it, then locks the flight again to set the outcome;
+//! - a waiter unlocks its flight before it locks the cache, in
+//!   [`Cache::abandon`] (its drop) or [`Cache::resolve`] (taking the
+//!   outcome);
+//! - `Flight::spawn` locks only its flight, and is called with no lock held.
+//!
+//! So the cache lock is never taken while a flight is locked (that would
+//! deadlock against a join), and no two flights are ever locked at once.
+//!
+//! No lock is held while a load is built or polled, while a task is spawned,
+//! or while wakers are woken. Values, entries, loads and abort handles that
+//! an update replaces are carried out of the critical section and dropped
+//! after it (the store's `Garbage`). What is dropped under a lock is small:
+//! a parked `Waker` replaced or released (flight lock), an `Arc` of a key or
+//! flight that is never the last (cache lock), and the key and unused
+//! closure of a get that fails for want of a runtime (cache lock).
+
+mod flight;
+mod key;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::runtime::Handle;
+
+pub(crate) use self::flight::Waiter;
+use self::flight::{FIRST_SLOT, Flight, Outcome};
+pub(crate) use self::key::{Key, Kind};
+use self::store::State;
+use crate::Error;
+
+/// A cached value, type-erased; the key's type id says what it is.
+pub(crate) type Value = Arc<dyn Any + Send + Sync>;
+
+/// The future that produces a value for a key.
+pub(crate) type Load = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+
+/// The cache of one client (and of all its clones).
+#[derive(Default)]
+pub(crate) struct Cache {
+    state: Mutex<State>,
+    /// How many values have been stored so far: a waiter whose outcome was
+    /// computed at the same count cannot have missed a newer value.
+    stores: AtomicU64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = lock(&self.state);
+        f.debug_struct("Cache")
+            .field("entries", &state.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer of [`Cache::get`].
+pub(crate) enum Lookup {
+    /// The cached value.
+    Hit(Value),
+    /// A load to wait for, shared or new.
+    Wait(Waiter),
+    /// A load was needed but cannot run: no Tokio runtime.
+    Fail(Error),
+}
+
+impl Cache {
+    /// Looks `key` up. A plain get returns the cached value, or joins the
+    /// newest load in flight that started after the key's last write, or
+    /// starts `load(&key)`; a reload always starts one. A load started here
+    /// runs inline in its caller's await while that caller is its only
+    /// one, and moves to a task of its own when a second caller joins.
+    pub(crate) fn get(
+        self: &Arc<Self>,
+        key: Key,
+        reload: bool,
+        load: impl FnOnce(&Key) -> Load,
+    ) -> Lookup {
+        let state = lock(&self.state);
+        if !reload {
+            if let Some((_, value)) = state.valid(&key) {
+                return Lookup::Hit(value);
+            }
+        }
+        self.join_or_start(state, key, reload, load)
+    }
+
+    /// The miss path of [`Cache::get`], kept out of the hit path.
+    #[cold]
+    #[inline(never)]
+    fn join_or_start(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        key: Key,
+        reload: bool,
+        load: impl FnOnce(&Key) -> Load,
+    ) -> Lookup {
+        if !reload {
+            if let Some(flight) = state.joinable(&key) {
+                // Both locks held: see "Locks" in the module docs.
+                if let Some((slot, inline)) = flight.join() {
+                    let flight = Arc::clone(flight);
+                    drop(state);
+                    if let Some(load) = inline {
+                        flight.spawn(self, load);
+                    }
+                    return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot));
+                }
+            }
+        }
+        let Ok(runtime) = Handle::try_current() else {
+            return Lookup::Fail(Error::no_runtime());
+        };
+        let start = state.next_number();
+        let flight = Arc::new(Flight::new(Arc::new(key), start, runtime));
+        state.started(&flight);
+        drop(state);
+
+        // The waiter exists before the load is built, so that a panic while
+        // building it still ends the flight.
+        let waiter = Waiter::new(Arc::clone(self), flight, FIRST_SLOT);
+        let flight = waiter.flight();
+        let load = match catch_unwind(AssertUnwindSafe(|| load(&flight.key))) {
+            Ok(load) => load,
+            Err(panic) => {
+                self.finish(flight, Err(Error::panicked()), Some(FIRST_SLOT));
+                drop(waiter);
+                resume_unwind(panic);
+            }
+        };
+        // The first caller runs the load itself, unless someone joined
+        // while it was being built.
+        if let Some(load) = flight.built(load) {
+            flight.spawn(self, load);
+        }
+        Lookup::Wait(waiter)
+    }
+
+    /// Records a successful write of a member: `member`, if given, becomes
+    /// the newest value of its key, and every collection of the type is
+    /// invalidated.
+    pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Value)>) {
+        let mut state = lock(&self.state);
+        let stores = member.is_some();
+        let garbage = state.saved(type_id, member);
+        if stores {
+            self.stores.fetch_add(1, Ordering::Release);
+        }
+        drop(state);
+        drop(garbage);
+    }
+
+    /// Records a successful delete: the member is evicted (no load that
+    /// started before now will be cached for it, or joined) and every
+    /// collection of the type is invalidated.
+    pub(crate) fn destroyed(&self, key: &Key) {
+        let mut state = lock(&self.state);
+        let garbage = state.destroyed(key);
+        drop(state);
+        drop(garbage);
+    }
+
+    /// A load finished: stores its value if it is the newest, and works out
+    /// what its waiters get (a newer cached value wins: ARCHITECTURE.md,
+    /// C5).
+    fn complete(&self, flight: &Arc<Flight>, result: Result<Value, Error>) -> Outcome {
+        let mut state = lock(&self.state);
+        let ended = state.ended(flight, result.as_ref().ok());
+        if ended.stored {
+            self.stores.fetch_add(1, Ordering::Release);
+        }
+        let stores = self.stores.load(Ordering::Acquire);
+        drop(state);
+        drop(ended.garbage);
+        match ended.newer {
+            Some((number, value)) => Outcome {
+                result: Ok(value),
+                number,
+                stores,
+            },
+            None => Outcome {
+                result,
+                number: flight.start,
+                stores,
+            },
+        }
+    }
+
+    /// Every waiter of a load is gone before it finished: the key forgets it.
+    fn abandon(&self, flight: &Arc<Flight>) {
+        let mut state = lock(&self.state);
+        let garbage = state.abandoned(flight);
+        drop(state);
+        drop(garbage);
+    }
+
+    /// Ends a load: unless its waiters all left first, stores its result,
+    /// hands the outcome to every waiter and wakes them. Runs once per load.
+    /// `caller` is the waiter that ran the load inline, if one did: it needs
+    /// no wake-up.
+    fn finish(&self, flight: &Arc<Flight>, result: Result<Value, Error>, caller: Option<usize>) {
+        if !flight.claim_end() {
+            return;
+        }
+        let outcome = self.complete(flight, result);
+        let wakers = flight.set_outcome(outcome, caller);
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// The value a waiter of `flight` resolves with: its outcome, unless a
+    /// value newer than its request has been cached since (ARCHITECTURE.md,
+    /// C5).
+    fn resolve(&self, flight: &Flight, outcome: Outcome) -> Result<Value, Error> {
+        if self.stores.load(Ordering::Acquire) == outcome.stores {
+            return outcome.result;
+        }
+        let state = lock(&self.state);
+        let newer = state
+            .valid(&flight.key)
+            .filter(|(number, _)| *number > flight.start.max(outcome.number));
+        drop(state);
+        match newer {
+            Some((_, value)) => Ok(value),
+            None => outcome.result,
+        }
+    }
+
+    #[cfg(test)]
+    fn entry_count(&self) -> usize {
+        lock(&self.state).len()
+    }
+}
+
+/// Locks, ignoring poison: no code path panics while holding these locks,
+/// and a poisoned lock must not turn into a panic of every later caller.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

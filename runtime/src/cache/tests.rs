@@ -1,0 +1,369 @@
+use std::future::{pending, ready};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use super::*;
+
+fn key(path: &str) -> Key {
+    Key::new(TypeId::of::<u32>(), Kind::Member, path.to_owned())
+}
+
+fn value(n: u32) -> Value {
+    Arc::new(n)
+}
+
+fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
+    match lookup {
+        Lookup::Wait(waiter) => Box::pin(waiter),
+        Lookup::Hit(_) => panic!("expected a load, got a hit"),
+        Lookup::Fail(err) => panic!("expected a load: {err}"),
+    }
+}
+
+fn hit(cache: &Arc<Cache>, path: &str) -> Option<u32> {
+    match cache.get(key(path), false, |_| panic!("expected a hit")) {
+        Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
+        _ => None,
+    }
+}
+
+fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Lets the spawned loads run (a current-thread runtime runs them when
+/// the test task yields).
+async fn settle() {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn an_abandoned_load_leaves_no_entry_behind() {
+    let cache = Arc::new(Cache::default());
+    let mut first = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+    let mut second = waiter(cache.get(key("/a"), false, |_| {
+        panic!("a plain get joins the load in flight")
+    }));
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    assert_eq!(cache.entry_count(), 1);
+    drop(first);
+    assert_eq!(cache.entry_count(), 1, "the second waiter still needs it");
+    drop(second);
+    assert_eq!(cache.entry_count(), 0);
+    settle().await;
+    assert_eq!(
+        cache.entry_count(),
+        0,
+        "the aborted task ends nothing twice"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
+    let cache = Arc::new(Cache::default());
+    let fail = waiter(cache.get(key("/a"), false, |_| {
+        Box::pin(ready(Err(Error::internal("test"))))
+    }));
+    assert!(fail.await.is_err());
+    assert_eq!(cache.entry_count(), 0);
+
+    let load = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(5))))));
+    assert!(load.await.is_ok());
+    assert_eq!(hit(&cache, "/a"), Some(5));
+}
+
+#[tokio::test]
+async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
+    let cache = Arc::new(Cache::default());
+    let (send, receive) = tokio::sync::oneshot::channel::<()>();
+    let mut first = waiter(cache.get(key("/a"), false, |_| {
+        Box::pin(async move {
+            let _ = receive.await;
+            Ok(value(1))
+        })
+    }));
+    assert!(poll_once(first.as_mut()).is_pending());
+    let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+    let _ = send.send(());
+    // `first` is never polled again; `second` still resolves.
+    let got = second.await.unwrap();
+    assert_eq!(got.downcast_ref::<u32>(), Some(&1));
+    drop(first);
+}
+
+#[tokio::test]
+async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
+    let cache = Arc::new(Cache::default());
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value(1))));
+    assert_eq!(cache.entry_count(), 1);
+    cache.destroyed(&key("/a"));
+    assert_eq!(cache.entry_count(), 0);
+}
+
+#[tokio::test]
+async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
+    let cache = Arc::new(Cache::default());
+    let mut old = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+    assert!(poll_once(old.as_mut()).is_pending());
+    cache.destroyed(&key("/a"));
+    let mut started = false;
+    let fresh = waiter(cache.get(key("/a"), false, |_| {
+        started = true;
+        Box::pin(ready(Ok(value(2))))
+    }));
+    assert!(started, "a new load, not the one from before the destroy");
+    assert_eq!(fresh.await.unwrap().downcast_ref::<u32>(), Some(&2));
+    drop(old);
+}
+
+#[tokio::test]
+async fn numbers_only_move_forward() {
+    let cache = Arc::new(Cache::default());
+    let mut old = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+    assert!(poll_once(old.as_mut()).is_pending());
+    let reload = waiter(cache.get(key("/a"), true, |_| Box::pin(ready(Ok(value(2))))));
+    assert_eq!(reload.await.unwrap().downcast_ref::<u32>(), Some(&2));
+    // The old load is still pending; the key serves the newer value.
+    assert_eq!(hit(&cache, "/a"), Some(2));
+    drop(old);
+}
+
+#[tokio::test]
+async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
+    let cache = Arc::new(Cache::default());
+    let mut early = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))));
+    let late = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+    assert!(poll_once(early.as_mut()).is_pending());
+    // The load finishes; `late` resolves with its value...
+    assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
+    // ...then a write stores a newer value before `early` is polled again.
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value(9))));
+    let Poll::Ready(Ok(got)) = poll_once(early.as_mut()) else {
+        panic!("the outcome is set");
+    };
+    assert_eq!(got.downcast_ref::<u32>(), Some(&9));
+}
+
+#[test]
+fn without_a_tokio_runtime_a_load_is_an_error_not_a_panic() {
+    let cache = Arc::new(Cache::default());
+    match cache.get(key("/a"), false, |_| Box::pin(pending())) {
+        Lookup::Fail(err) => assert!(err.to_string().contains("Tokio"), "{err}"),
+        _ => panic!("expected an error"),
+    }
+    assert_eq!(cache.entry_count(), 0);
+}
+
+/// A waker that counts its wake-ups.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting() -> (Arc<Count>, Waker) {
+    let count = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+    (Arc::clone(&count), Waker::from(count))
+}
+
+#[tokio::test]
+async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
+    let cache = Arc::new(Cache::default());
+    let (count, waker) = counting();
+    let mut joined = None;
+    let first = waiter(cache.get(key("/a"), false, |_| {
+        // Another caller joins after the flight is published but before
+        // its load is stored, and parks.
+        let mut second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        assert!(
+            second
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        joined = Some(second);
+        Box::pin(ready(Ok(value(1))))
+    }));
+    let mut second = joined.expect("joined while the load was built");
+    // `first` is held but never polled: `second` must not depend on it.
+    settle().await;
+    assert!(
+        count.0.load(Ordering::SeqCst) > 0,
+        "the parked joiner was woken"
+    );
+    let Poll::Ready(Ok(got)) = poll_once(second.as_mut()) else {
+        panic!("the joiner resolves");
+    };
+    assert_eq!(got.downcast_ref::<u32>(), Some(&1));
+    drop(first);
+}
+
+#[test]
+fn a_load_whose_task_never_runs_still_ends_its_flight() {
+    let cache = Arc::new(Cache::default());
+    let gone = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let first = {
+        let _enter = gone.enter();
+        waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))))
+    };
+    drop(gone);
+    // A caller outside any runtime joins: the load moves to a task on
+    // the first caller's runtime, which is gone, so the task never runs.
+    let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let got = tokio::time::timeout(Duration::from_secs(5), second).await;
+        let err = got.expect("the joiner resolves").expect_err("interrupted");
+        assert!(err.to_string().contains("stopped"), "{err}");
+        // And the key is not stuck on that flight for later callers.
+        let third = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(3))))));
+        let got = tokio::time::timeout(Duration::from_secs(5), third).await;
+        assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&3));
+    });
+    drop(first);
+}
+
+#[test]
+fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
+    let cache = Arc::new(Cache::default());
+    // The first caller's runtime exists but is not being driven (a
+    // current-thread runtime between two `block_on` calls).
+    let idle = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _first = {
+        let _enter = idle.enter();
+        waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        let got = tokio::time::timeout(Duration::from_secs(5), second).await;
+        assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
+    });
+}
+
+#[tokio::test]
+async fn a_panic_while_building_a_load_does_not_poison_the_key() {
+    let cache = Arc::new(Cache::default());
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        cache.get(key("/a"), false, |_| panic!("building the load panics"))
+    }));
+    assert!(panicked.is_err());
+    let next = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(2))))));
+    let got = tokio::time::timeout(Duration::from_secs(5), next).await;
+    assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&2));
+}
+
+/// A load that lets a second caller join while it is polled inline, is
+/// ready, and panics when dropped.
+struct JoinThenReady {
+    cache: Arc<Cache>,
+    joined: Arc<Mutex<Option<Pin<Box<Waiter>>>>>,
+}
+
+impl Future for JoinThenReady {
+    type Output = Result<Value, Error>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        let joiner = waiter(self.cache.get(key("/a"), false, |_| panic!("joins")));
+        *lock(&self.joined) = Some(joiner);
+        Poll::Ready(Ok(value(1)))
+    }
+}
+
+impl Drop for JoinThenReady {
+    fn drop(&mut self) {
+        panic!("the load panics when dropped");
+    }
+}
+
+#[tokio::test]
+async fn a_load_that_panics_when_dropped_does_not_hang_a_joiner() {
+    let cache = Arc::new(Cache::default());
+    let joined = Arc::new(Mutex::new(None));
+    let load = JoinThenReady {
+        cache: Arc::clone(&cache),
+        joined: Arc::clone(&joined),
+    };
+    let mut first = waiter(cache.get(key("/a"), false, move |_| Box::pin(load)));
+    let polled = catch_unwind(AssertUnwindSafe(|| poll_once(first.as_mut())));
+    assert!(polled.is_err());
+    drop(first);
+    let second = lock(&joined).take().expect("joined during the poll");
+    let got = tokio::time::timeout(Duration::from_secs(5), second).await;
+    assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
+}
+
+#[test]
+fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let _enter = runtime.enter();
+    let mut orphans = 0;
+    for _ in 0..2_000 {
+        let cache = Arc::new(Cache::default());
+        let token = Arc::new(());
+        let held = Arc::clone(&token);
+        let mut joined = None;
+        // A second caller joins while the first builds the load, so the
+        // load goes to a task as soon as it is built; then both leave at
+        // once, from two threads.
+        let first = waiter(cache.get(key("/a"), false, |_| {
+            joined = Some(waiter(cache.get(key("/a"), false, |_| panic!("joins"))));
+            Box::pin(async move {
+                let _held = held;
+                pending::<Result<Value, Error>>().await
+            })
+        }));
+        let second = joined.expect("joined while the load was built");
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                barrier.wait();
+                drop(first);
+            });
+            barrier.wait();
+            drop(second);
+        });
+        // Every waiter is gone: the task is aborted, and the load dropped.
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while Arc::strong_count(&token) > 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        if Arc::strong_count(&token) > 1 {
+            orphans += 1;
+        }
+        assert_eq!(cache.entry_count(), 0);
+    }
+    assert_eq!(orphans, 0, "loads left running for nobody");
+}
+
+#[tokio::test]
+async fn an_invalidated_collection_does_not_keep_its_value() {
+    let cache = Arc::new(Cache::default());
+    let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/a".to_owned());
+    let big: Value = Arc::new(vec![0_u8; 1 << 20]);
+    let held = Arc::clone(&big);
+    let load = waiter(cache.get(list, false, move |_| Box::pin(ready(Ok(big)))));
+    drop(load.await.unwrap());
+    assert_eq!(cache.entry_count(), 1);
+    cache.saved(TypeId::of::<u32>(), None); // invalidates every u32 collection
+    assert_eq!(Arc::strong_count(&held), 1, "the value is dropped");
+    assert_eq!(cache.entry_count(), 0, "and its entry removed");
+}
