@@ -20,7 +20,6 @@ async fn setup() -> (Server, Client) {
     let server = Server::start().await;
     let client = Client::builder(&server.url())
         .retry(Retry::none())
-        .retry(Retry::none())
         .build()
         .expect("valid base");
     (server, client)
@@ -690,7 +689,6 @@ async fn c10_clones_share_one_cache_and_separate_clients_do_not() {
     assert_eq!(server.count("GET", "/users/7"), 1);
 
     let separate = Client::builder(&server.url())
-        .retry(Retry::none())
         .retry(Retry::none())
         .build()
         .unwrap();

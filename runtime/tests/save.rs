@@ -20,7 +20,6 @@ use serde_json::json;
 fn client(server: &Server) -> Client {
     Client::builder(&server.url())
         .retry(Retry::none())
-        .retry(Retry::none())
         .build()
         .expect("the test server's URL is a valid base")
 }

@@ -293,6 +293,7 @@ impl Http {
         let call = Call::new(Method::GET, url);
         let answer = self.send(&call).await?;
         decode(&call.method, &self.shown(&call.url), &answer.body, false)
+            .map_err(|error| error.with_attempts(answer.attempts, false))
     }
 
     /// The URL of an error about `url`, as messages show it.
