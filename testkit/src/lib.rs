@@ -6,6 +6,19 @@
 //! asserts on what the server received: method, path, headers, body, count.
 //! Nothing in the HTTP stack is mocked: the client under test talks TCP to a
 //! real server.
+//!
+//! Broken servers are scripted too: a [`Fault`] delivers a reply wrongly
+//! (reset mid-body, short body, endless or trickling body, no answer at
+//! all), and a [`RawServer`] speaks the bits of HTTP an HTTP library will not
+//! send (endless `100 Continue`, silence, a stale keep-alive connection).
+//! Every fault is bounded: it ends when the client goes away, when its
+//! server is dropped, or after [`FAULT_LIMIT`] at the latest.
+
+mod fault;
+mod raw;
+
+pub use fault::{ENDLESS_CAP, FAULT_LIMIT, Fault, HUGE_CONTENT_LENGTH};
+pub use raw::RawServer;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -15,9 +28,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::http::{
-    HeaderMap, HeaderName, HeaderValue, Request as HttpRequest, Response, StatusCode, header,
-};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request as HttpRequest, Response, header};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -61,6 +72,7 @@ pub struct Reply {
     headers: Vec<(HeaderName, HeaderValue)>,
     delay: Duration,
     gate: Option<Gate>,
+    delivery: fault::Delivery,
 }
 
 impl Reply {
@@ -77,6 +89,7 @@ impl Reply {
             headers,
             delay: Duration::ZERO,
             gate: None,
+            delivery: fault::Delivery::Whole,
         }
     }
 
@@ -127,7 +140,8 @@ impl Reply {
         self
     }
 
-    /// Holds the reply until `gate` is opened (then applies any delay).
+    /// Holds the reply until `gate` is opened (then applies any delay). If
+    /// the [`Server`] is dropped first, the connection is closed unanswered.
     #[must_use]
     pub fn after(mut self, gate: &Gate) -> Reply {
         self.gate = Some(gate.clone());
@@ -181,9 +195,16 @@ struct Shared {
     max_in_flight: AtomicUsize,
     arrival: Notify,
     not_recording: AtomicBool,
+    /// Opened when the [`Server`] is dropped: releases held replies.
+    stopped: Gate,
+    /// Fault bodies being sent now, and a wake-up when one ends.
+    open_streams: AtomicUsize,
+    stream_closed: Notify,
 }
 
-/// A scripted HTTP server on 127.0.0.1, stopped when dropped.
+/// A scripted HTTP server on 127.0.0.1, stopped when dropped: then
+/// replies still held (by a [`Gate`], a delay or [`Fault::NoHeaders`]) are
+/// closed unanswered, and fault bodies still streaming are cut.
 ///
 /// Replies come from, in order: the queue of [`Server::on`] for the
 /// request's method and path (the last reply of a queue repeats), then the
@@ -277,16 +298,7 @@ impl Server {
     ///
     /// After [`WAIT_LIMIT`], so that a broken test fails instead of hanging.
     pub async fn wait_for(&self, n: usize) {
-        let arrived = async {
-            loop {
-                let notified = self.shared.arrival.notified();
-                if self.total() >= n {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        if tokio::time::timeout(WAIT_LIMIT, arrived).await.is_err() {
+        if !wait_until(&self.shared.arrival, || self.total() >= n).await {
             panic!(
                 "waited {WAIT_LIMIT:?} for {n} requests, {} arrived",
                 self.total()
@@ -297,6 +309,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Connections outlive the accept loop: release what they hold.
+        self.shared.stopped.open();
         self.task.abort();
     }
 }
@@ -354,18 +368,19 @@ async fn serve(shared: Arc<Shared>, request: HttpRequest<Body>) -> Response<Body
     // Counted out even if the client hangs up while the reply is held.
     let _in_flight = InFlight(&shared.in_flight);
 
-    if let Some(gate) = &reply.gate {
-        gate.wait().await;
+    let held = async {
+        if let Some(gate) = &reply.gate {
+            gate.wait().await;
+        }
+        if !reply.delay.is_zero() {
+            tokio::time::sleep(reply.delay).await;
+        }
+    };
+    tokio::select! {
+        biased;
+        () = held => reply.respond(&shared).await,
+        () = shared.stopped.wait() => fault::aborted(),
     }
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
-    }
-    let mut response = Response::new(Body::from(reply.body));
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    for (name, value) in reply.headers {
-        response.headers_mut().append(name, value);
-    }
-    response
 }
 
 struct InFlight<'a>(&'a AtomicUsize);
@@ -386,6 +401,21 @@ pub async fn hang_up_url() -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// Waits until `done()` holds, re-checking it whenever `wake` is notified;
+/// false if it still does not after [`WAIT_LIMIT`].
+async fn wait_until(wake: &Notify, mut done: impl FnMut() -> bool) -> bool {
+    let waited = async {
+        loop {
+            let notified = wake.notified();
+            if done() {
+                return;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(WAIT_LIMIT, waited).await.is_ok()
 }
 
 /// A listener on an ephemeral port of 127.0.0.1, and its address.
