@@ -277,7 +277,8 @@ impl Http {
                 return Err(response::status_error(method, &shown, response).await);
             }
             let limit = self.settings.max_response_bytes;
-            let headers = response.headers().clone();
+            let mut response = response;
+            let headers = std::mem::take(response.headers_mut());
             let body = response::read(method, &shown, response, limit).await?;
             return Ok(Answer {
                 status,
