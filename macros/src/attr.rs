@@ -11,7 +11,10 @@ use syn::{Attribute, Ident, LitStr, Meta, Path, Token};
 
 use crate::ctxt::Ctxt;
 use crate::message;
-use crate::symbol::{CRATE, FIELD_KEYS, ID, MODEL, PATH, RELOAD, STRUCT_KEYS};
+use crate::symbol::{
+    CRATE, ETAG, FIELD_KEYS, ID, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP, SERDE_SKIP_DESERIALIZING,
+    SERDE_SKIP_SERIALIZING, STRUCT_KEYS,
+};
 
 /// `#[model(...)]` on the struct.
 pub(crate) struct Container {
@@ -33,6 +36,10 @@ pub(crate) struct Field {
     pub(crate) id: Option<Path>,
     /// Whether something meant as `id` was written, even if rejected.
     pub(crate) id_mentioned: bool,
+    /// The `etag` key, if written: errors about the etag point at it.
+    pub(crate) etag: Option<Path>,
+    /// Whether `#[serde(...)]` keeps the field out of bodies both ways.
+    pub(crate) serde_skip: bool,
 }
 
 impl Container {
@@ -70,6 +77,13 @@ impl Container {
                         "`#[model(id)]` belongs on the field holding the id, not on the struct",
                     );
                     skip_value(&meta)?;
+                } else if meta.path.is_ident(ETAG) {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "`#[model(etag)]` belongs on the field holding the `ETag`, an \
+                         `Option<String>`, not on the struct",
+                    );
+                    skip_value(&meta)?;
                 } else {
                     let near = unknown_key(cx, &meta, "the struct", STRUCT_KEYS)?;
                     path_mentioned |= near == Some(PATH);
@@ -102,6 +116,7 @@ impl Field {
     pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Self {
         let mut id = Attr::new(cx, ID);
         let mut id_mentioned = false;
+        let mut etag = Attr::new(cx, ETAG);
 
         for attr in model_attrs(attrs) {
             let listed = parse_keys(cx, attr, "id", |meta| {
@@ -109,6 +124,10 @@ impl Field {
                     id_mentioned = true;
                     if flag(cx, &meta)? {
                         id.set(&meta.path, meta.path.clone());
+                    }
+                } else if meta.path.is_ident(ETAG) {
+                    if flag(cx, &meta)? {
+                        etag.set(&meta.path, meta.path.clone());
                     }
                 } else if let Some(key) = STRUCT_KEYS.iter().find(|key| meta.path.is_ident(*key)) {
                     cx.error_spanned_by(
@@ -128,8 +147,56 @@ impl Field {
         Field {
             id: id.get(),
             id_mentioned,
+            etag: etag.get(),
+            serde_skip: serde_skips(attrs),
         }
     }
+}
+
+/// Whether the field's `#[serde(...)]` attributes keep it out of bodies both
+/// ways: `skip`, or both `skip_serializing` and `skip_deserializing`. Only
+/// bare words at the top level count (`skip_serializing_if = ".."` does
+/// not); serde reports its own mistakes.
+fn serde_skips(attrs: &[Attribute]) -> bool {
+    let (mut serializing, mut deserializing) = (false, false);
+    let lists = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident(SERDE))
+        .filter_map(|attr| match &attr.meta {
+            Meta::List(list) => Some(list.tokens.clone()),
+            _ => None,
+        });
+    for tokens in lists {
+        for word in bare_words(tokens) {
+            match word.as_str() {
+                SERDE_SKIP => (serializing, deserializing) = (true, true),
+                SERDE_SKIP_SERIALIZING => serializing = true,
+                SERDE_SKIP_DESERIALIZING => deserializing = true,
+                _ => {}
+            }
+        }
+    }
+    serializing && deserializing
+}
+
+/// The items of a comma-separated list that are one identifier each.
+fn bare_words(tokens: TokenStream) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut item: Vec<TokenTree> = Vec::new();
+    let mut end = |item: &mut Vec<TokenTree>| {
+        if let [TokenTree::Ident(word)] = item.as_slice() {
+            words.push(word.to_string());
+        }
+        item.clear();
+    };
+    for token in tokens {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == ',' => end(&mut item),
+            _ => item.push(token),
+        }
+    }
+    end(&mut item);
+    words
 }
 
 /// A key's value, which may be given once.

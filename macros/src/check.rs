@@ -1,6 +1,7 @@
 //! Checks across the struct and its fields: exactly one `#[model(id)]`
-//! field, of type `Option<K>`, and a path whose placeholders are fields.
-//! What passes is the [`Model`] that code is generated from.
+//! field, of type `Option<K>`, at most one `#[model(etag)]` field, an
+//! `Option<String>` with `#[serde(skip)]`, and a path whose placeholders
+//! are fields. What passes is the [`Model`] that code is generated from.
 
 use syn::ext::IdentExt;
 use syn::{GenericArgument, Ident, Path, PathArguments, Type, Visibility};
@@ -24,6 +25,8 @@ pub(crate) struct Model<'a> {
     pub(crate) id: &'a Field<'a>,
     /// The `K` of its type `Option<K>`.
     pub(crate) id_ty: &'a Type,
+    /// The `#[model(etag)]` field, an `Option<String>`, if there is one.
+    pub(crate) etag: Option<&'a Field<'a>>,
 }
 
 /// Checks `input`, recording every mistake; the model if there is one to
@@ -31,6 +34,7 @@ pub(crate) struct Model<'a> {
 /// as a repeated key).
 pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
     let id = check_id(cx, input);
+    let etag = check_etag(cx, input, id.map(|(field, _)| field));
     let path = check_path(cx, input, id.map(|(field, _)| field));
     let (id, id_ty) = id?;
     let (template, params) = path?;
@@ -43,7 +47,82 @@ pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
         params,
         id,
         id_ty,
+        etag,
     })
+}
+
+/// The etag field, if one is marked. Its mistakes are errors; the model
+/// keeps the field if its type is right, so that a missing
+/// `#[serde(skip)]` or a second `etag` does not cascade.
+fn check_etag<'a>(
+    cx: &Ctxt,
+    input: &'a Input<'a>,
+    id: Option<&'a Field<'a>>,
+) -> Option<&'a Field<'a>> {
+    let mut marked = input
+        .fields
+        .iter()
+        .filter(|field| field.attrs.etag.is_some());
+    let etag = marked.next()?;
+    for extra in marked {
+        if let Some(key) = &extra.attrs.etag {
+            cx.error_spanned_by(
+                key,
+                format!(
+                    "`#[model(etag)]` is already on `{}`, and a model has one etag: remove \
+                     `#[model(etag)]` from `{}`",
+                    etag.ident, extra.ident
+                ),
+            );
+        }
+    }
+    if let (Some(id), Some(key)) = (id, &etag.attrs.etag)
+        && std::ptr::eq(id, etag)
+    {
+        cx.error_spanned_by(
+            key,
+            format!(
+                "`{}` is the `#[model(id)]` field, and the etag needs a field of its own: add \
+                 a field `etag: Option<String>` with `#[model(etag)]`",
+                etag.ident
+            ),
+        );
+    }
+    if !is_option_string(etag.ty) {
+        let ty = display_type(etag.ty);
+        cx.error_spanned_by(
+            etag.ty,
+            format!(
+                "the `#[model(etag)]` field must be an `Option<String>`: it holds the `ETag` \
+                 header as the server sent it, `None` until one arrives; change `{ty}` to \
+                 `Option<String>`"
+            ),
+        );
+        return None;
+    }
+    if !etag.attrs.serde_skip {
+        let (ident, ty) = (etag.ident, etag.ty);
+        cx.error_spanned_by(
+            quote::quote!(#ident: #ty),
+            format!(
+                "add `#[serde(skip)]` to `{ident}`: the `#[model(etag)]` field travels in \
+                 headers (`ETag` in, `If-Match` out), so it must never be serialized into a \
+                 request body nor read from a response body"
+            ),
+        );
+    }
+    Some(etag)
+}
+
+/// Whether `ty` is `Option<String>`, however the paths are written.
+fn is_option_string(ty: &Type) -> bool {
+    let Some(Type::Path(inner)) = option_argument(ty) else {
+        return false;
+    };
+    inner.qself.is_none()
+        && inner.path.segments.last().is_some_and(|last| {
+            last.ident == "String" && matches!(last.arguments, PathArguments::None)
+        })
 }
 
 /// The id field and its `K`.

@@ -111,6 +111,20 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         .reload
         .then(|| quote!(const RELOAD: #private::bool = true;));
 
+    let etag = model.etag.map(|field| {
+        let member = field.ident;
+        let get = on(field.ty, quote!(&self.#member));
+        quote! {
+            fn etag(&self) -> #private::Option<&#private::str> {
+                #private::Option::as_deref(#get)
+            }
+
+            fn set_etag(&mut self, __etag: #private::Option<#private::String>) {
+                self.#member = __etag;
+            }
+        }
+    });
+
     quote! {
         #[automatically_derived]
         impl #private::Model for #ident {
@@ -131,6 +145,8 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             fn id(&self) -> #private::Option<&Self::Id> {
                 #id_body
             }
+
+            #etag
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Use it through the `backrest` crate, which re-exports it next to the
 //! `Model` trait it implements; this crate only generates code. The code is
-//! thin glue: a `Model` impl describing the resource (its path, parameters
-//! and id) and inherent methods that call the trait's provided operations,
+//! thin glue: a `Model` impl describing the resource (its path, parameters,
+//! id and etag) and inherent methods that call the trait's provided operations,
 //! which live, tested once, in the runtime.
 //!
 //! Layout: `ast` reads the input, `attr` its `#[model(...)]` attributes,
@@ -102,6 +102,26 @@ use proc_macro::TokenStream;
 ///   ```ignore
 ///   #[model(id)]
 ///   id: Option<u64>,
+///   ```
+///
+/// - `#[model(etag)]`, on at most one field, of type `Option<String>`, which
+///   must also have `#[serde(skip)]` (or both `skip_serializing` and
+///   `skip_deserializing`): the `ETag` the value came with, verbatim
+///   (quotes and `W/` included). It travels in headers, never in bodies.
+///   `fetch` of a member fills it from the answer's `ETag` (a collection's
+///   items get none); `save` fills the value it returns from the save's
+///   answer, and leaves it `None` when that answer has no `ETag`. A PUT or
+///   DELETE of a value whose etag is `Some` sends `If-Match` with it, so
+///   that a write based on an old version is refused: a `412` is an error
+///   with `is_conflict()`, the server's value is left as it was, and the
+///   member is dropped from the cache, so the next `fetch` reads the
+///   server's. A create (POST) is never conditional. Without this field,
+///   no `If-Match` is sent.
+///
+///   ```ignore
+///   #[model(etag)]
+///   #[serde(skip)]
+///   etag: Option<String>,
 ///   ```
 ///
 /// # Not supported

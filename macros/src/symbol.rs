@@ -15,8 +15,20 @@ pub(crate) const CRATE: &str = "crate";
 /// Field: `id`, the field holding the id.
 pub(crate) const ID: &str = "id";
 
+/// Field: `etag`, the field holding the `ETag` a value came with.
+pub(crate) const ETAG: &str = "etag";
+
+/// serde's attribute, read (never written) to check that the etag field is
+/// kept out of bodies: `#[serde(skip)]`.
+pub(crate) const SERDE: &str = "serde";
+
+/// `#[serde(skip)]`, or both of the two after it.
+pub(crate) const SERDE_SKIP: &str = "skip";
+pub(crate) const SERDE_SKIP_SERIALIZING: &str = "skip_serializing";
+pub(crate) const SERDE_SKIP_DESERIALIZING: &str = "skip_deserializing";
+
 /// The keys accepted on the struct, in the order error messages list them.
 pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, RELOAD, CRATE];
 
 /// The keys accepted on a field.
-pub(crate) const FIELD_KEYS: &[&str] = &[ID];
+pub(crate) const FIELD_KEYS: &[&str] = &[ID, ETAG];

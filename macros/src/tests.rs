@@ -236,7 +236,7 @@ fn bad_keys_are_all_reported_and_the_rest_still_read() {
         "`reload` takes no value: write `#[model(reload)]`",
         "duplicate `path` in `#[model(...)]`: remove this one",
         "`#[model(id)]` belongs on the field holding the id, not on the struct",
-        "unknown key `idd` in `#[model(...)]` on a field: the only key there is `id`; did you mean `id`?",
+        "unknown key `idd` in `#[model(...)]` on a field: expected `id` or `etag`; did you mean `id`?",
         "`path` belongs on the struct, not on a field",
         "`id` takes no value: write `#[model(id)]`",
     ];
@@ -400,6 +400,138 @@ fn a_failed_derive_emits_stand_ins_with_the_path_s_arity() {
         }
     ));
     assert!(!out.contains("impl"), "{out}");
+}
+
+/// A `User` with an etag field of type `ty` and these attributes on it.
+fn with_etag(attrs: &TokenStream, ty: &TokenStream) -> TokenStream {
+    quote! {
+        #[model(path = "/users")]
+        struct User {
+            #[model(id)]
+            id: Option<u64>,
+            #attrs
+            etag: #ty,
+        }
+    }
+}
+
+#[test]
+fn r8_an_etag_field_is_an_option_string_kept_out_of_bodies() {
+    let skip = quote!(#[model(etag)] #[serde(skip)]);
+    for ty in [
+        quote!(Option<String>),
+        quote!(std::option::Option<std::string::String>),
+        quote!(::core::option::Option<alloc::string::String>),
+    ] {
+        assert_eq!(errors_of(with_etag(&skip, &ty)), Vec::<String>::new());
+    }
+    let option_string = quote!(Option<String>);
+    for attrs in [
+        quote!(#[serde(skip)] #[model(etag)]),
+        quote!(#[model(etag)] #[serde(default, skip, rename = "x")]),
+        quote!(#[model(etag)] #[serde(skip_serializing)] #[serde(skip_deserializing)]),
+        quote!(#[model(etag)] #[serde(skip_deserializing, skip_serializing)]),
+    ] {
+        assert_eq!(
+            errors_of(with_etag(&attrs, &option_string)),
+            Vec::<String>::new(),
+            "{attrs}"
+        );
+    }
+}
+
+#[test]
+fn r8_an_etag_field_without_serde_skip_is_an_error_but_the_model_still_expands() {
+    let option_string = quote!(Option<String>);
+    for attrs in [
+        quote!(#[model(etag)]),
+        quote!(#[model(etag)] #[serde(skip_serializing)]),
+        quote!(#[model(etag)] #[serde(skip_serializing_if = "Option::is_none")]),
+        quote!(#[model(etag)] #[serde(rename = "skip")]),
+        quote!(#[model(etag)] #[serde(with = "skip")]),
+    ] {
+        let input = with_etag(&attrs, &option_string);
+        let errors = errors_of(input.clone());
+        assert_eq!(
+            errors,
+            [
+                "add `#[serde(skip)]` to `etag`: the `#[model(etag)]` field travels in headers \
+              (`ETag` in, `If-Match` out), so it must never be serialized into a request body \
+              nor read from a response body"
+            ],
+            "{attrs}"
+        );
+        let out = expansion(input);
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("fn set_etag"), "{out}");
+    }
+}
+
+#[test]
+fn r8_the_etag_must_be_an_option_string() {
+    let skip = quote!(#[model(etag)] #[serde(skip)]);
+    for (ty, shown) in [
+        (quote!(String), "String"),
+        (quote!(Option<u64>), "Option<u64>"),
+        (quote!(Option<&'static str>), "Option<&'static str>"),
+        (quote!(Option<Vec<String>>), "Option<Vec<String>>"),
+    ] {
+        let errors = errors_of(with_etag(&skip, &ty));
+        assert_eq!(
+            errors,
+            [format!(
+                "the `#[model(etag)]` field must be an `Option<String>`: it holds the `ETag` \
+                 header as the server sent it, `None` until one arrives; change `{shown}` to \
+                 `Option<String>`"
+            )]
+        );
+        let out = expansion(with_etag(&skip, &ty));
+        assert!(
+            !out.contains("fn set_etag"),
+            "no etag methods to cascade from: {out}"
+        );
+    }
+}
+
+#[test]
+fn r8_one_etag_of_its_own_and_only_on_a_field() {
+    let errors = errors_of(quote! {
+        #[model(path = "/users", etag)]
+        struct User {
+            #[model(id, etag)]
+            #[serde(skip)]
+            id: Option<String>,
+            #[model(etag)]
+            #[serde(skip)]
+            tag: Option<String>,
+            #[model(etag, etag)]
+            #[serde(skip)]
+            other: Option<String>,
+        }
+    });
+    let expected = [
+        "`#[model(etag)]` belongs on the field holding the `ETag`, an `Option<String>`, not on the struct",
+        "duplicate `etag` in `#[model(...)]`: remove this one",
+        "`#[model(etag)]` is already on `id`, and a model has one etag: remove `#[model(etag)]` from `tag`",
+        "`#[model(etag)]` is already on `id`, and a model has one etag: remove `#[model(etag)]` from `other`",
+        "`id` is the `#[model(id)]` field, and the etag needs a field of its own: add a field `etag: Option<String>` with `#[model(etag)]`",
+    ];
+    assert_eq!(errors, expected);
+}
+
+#[test]
+fn r8_the_etag_methods_are_generated_only_for_an_etag_field() {
+    let out = expansion(with_etag(
+        &quote!(#[model(etag)] #[serde(skip)]),
+        &quote!(Option<String>),
+    ));
+    assert!(out.contains("fn etag (& self) -> :: backrest :: __private :: Option < & :: backrest :: __private :: str > { :: backrest :: __private :: Option :: as_deref (& self . etag) }"), "{out}");
+    assert!(out.contains("fn set_etag (& mut self , __etag : :: backrest :: __private :: Option < :: backrest :: __private :: String >) { self . etag = __etag ; }"), "{out}");
+    let plain = expansion(repo(
+        &quote!(#[model(path = "/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(!plain.contains("etag"), "{plain}");
 }
 
 /// M7: per model, one trait impl (three small required methods) and one

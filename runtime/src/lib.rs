@@ -40,7 +40,7 @@ pub mod __private {
     pub use std::iter::IntoIterator;
     pub use std::marker::Send;
     pub use std::option::Option;
-    pub use std::primitive::bool;
+    pub use std::primitive::{bool, str};
     pub use std::result::Result;
     pub use std::string::String;
     pub use std::sync::Arc;

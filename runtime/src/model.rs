@@ -57,6 +57,23 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         self.id().is_none()
     }
 
+    /// The `ETag` this value came with, verbatim (quotes and `W/`
+    /// included), held in its `#[model(etag)]` field; `None` for a model
+    /// without one. [`save`](Model::save) (of a value with an id) and
+    /// [`destroy`](Model::destroy) send it back as `If-Match`, so that a
+    /// write based on an old version is refused (`412`,
+    /// [`Error::is_conflict`]) instead of overwriting a newer one.
+    fn etag(&self) -> Option<&str> {
+        None
+    }
+
+    /// Sets the `#[model(etag)]` field, if the model has one; otherwise does
+    /// nothing. A fetched member gets its answer's `ETag`, a saved value the
+    /// `ETag` of the save's answer (or `None` if that answer has none).
+    fn set_etag(&mut self, etag: Option<String>) {
+        let _ = etag;
+    }
+
     /// Fetches one member: shared with concurrent fetches of it and cached.
     ///
     /// `GET {collection}/{id}`. See [`Fetch`] and the crate's cache contract.
@@ -101,6 +118,14 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// to its member path. Returns the server's representation (with the id
     /// it assigned), or the value sent when the server answers 204 or an
     /// empty body.
+    ///
+    /// A PUT of a value whose [`etag`](Model::etag) is `Some` carries
+    /// `If-Match` with it; a `412` is an error with
+    /// [`is_conflict`](Error::is_conflict), the server's value is left as it
+    /// was, and the member is dropped from the cache so that the next fetch
+    /// reads the server's. The value returned holds the `ETag` of the
+    /// save's answer as its etag, `None` if the answer has none (send the
+    /// next write after a fetch, then).
     fn save(&self, client: &Client) -> impl Future<Output = Result<Self, Error>> + Send {
         ops::save(client, self)
     }
@@ -122,7 +147,8 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 
     /// Deletes this value on the server (`DELETE` to its member path) and
     /// evicts it from the cache. A new value has nothing to delete: `Ok(())`
-    /// without a request.
+    /// without a request. With an [`etag`](Model::etag), the DELETE carries
+    /// `If-Match`, and a `412` is handled as for [`save`](Model::save).
     fn destroy(&self, client: &Client) -> impl Future<Output = Result<(), Error>> + Send {
         ops::destroy(client, self)
     }

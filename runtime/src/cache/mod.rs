@@ -3,8 +3,9 @@
 //! caller that shares it.
 //!
 //! Its rooms: [`key`] (what a value is stored under), [`store`] (entries,
-//! numbers, floors and the collection index), [`flight`] (one load in flight
-//! and its waiters) and this module, the [`Cache`] that ties them together.
+//! numbers, floors, validators and the collection index), [`flight`] (one
+//! load in flight and its waiters) and this module, the [`Cache`] that ties
+//! them together.
 //!
 //! # Numbers
 //!
@@ -14,6 +15,21 @@
 //! value's and above the key's last eviction or invalidation (its *floor*), so
 //! the cache only moves forward whatever order loads finish in
 //! (ARCHITECTURE.md, C4).
+//!
+//! # Revalidation
+//!
+//! A value may be stored with its [`Validators`] (what the server said
+//! identifies its version: an `ETag`, a `Last-Modified`), beside it in its
+//! entry; a hit never reads them. When a load is started, the key's valid
+//! value and its validators, if it has both, are captured under the cache
+//! lock and handed to the load as a [`Revalidate`]: the load may ask the
+//! server whether that value is still current, and if so end with that very
+//! value (the same `Arc`) and validators. Its end is then like any other: it
+//! is stored with the load's start number if that is the newest (C4), and
+//! its waiters get it unless something newer was cached since (C5). Because
+//! what the load revalidates is what it captured, the answer is consistent
+//! even if the cache changed while the request was out (ARCHITECTURE.md,
+//! R7). A load that starts with no valid value captures nothing.
 //!
 //! # Sharing a load without `futures::future::Shared`'s traps
 //!
@@ -100,7 +116,43 @@ use crate::Error;
 pub(crate) type Value = Arc<dyn Any + Send + Sync>;
 
 /// The future that produces a value for a key.
-pub(crate) type Load = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+pub(crate) type Load = Pin<Box<dyn Future<Output = Result<Loaded, Error>> + Send>>;
+
+/// What identifies the version of a value, as the server said it (R7): sent
+/// back to ask whether the value is still current. The cache only keeps
+/// them; what they mean on the wire is for the operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Validators {
+    /// The `ETag`, verbatim (quotes and `W/` included).
+    pub(crate) etag: Option<String>,
+    /// The `Last-Modified` date, verbatim.
+    pub(crate) last_modified: Option<String>,
+}
+
+/// A value as the server sent it, with its validators, if it sent any: what
+/// a load ends with, and what a write stores.
+pub(crate) struct Loaded {
+    pub(crate) value: Value,
+    pub(crate) validators: Option<Arc<Validators>>,
+}
+
+/// The valid value of a key and its validators, captured when a load of the
+/// key started: what the load may revalidate (see "Revalidation" above).
+pub(crate) struct Revalidate {
+    pub(crate) value: Value,
+    pub(crate) validators: Arc<Validators>,
+}
+
+impl Revalidate {
+    /// The server says the value is still current: the load ends with it,
+    /// the very same `Arc`, and its validators.
+    pub(crate) fn not_modified(self) -> Loaded {
+        Loaded {
+            value: self.value,
+            validators: Some(self.validators),
+        }
+    }
+}
 
 /// The cache of one client (and of all its clones).
 #[derive(Default)]
@@ -133,14 +185,16 @@ pub(crate) enum Lookup {
 impl Cache {
     /// Looks `key` up. A plain get returns the cached value, or joins the
     /// newest load in flight that started after the key's last write, or
-    /// starts `load(&key)`; a reload always starts one. A load started here
-    /// runs inline in its caller's await while that caller is its only
-    /// one, and moves to a task of its own when a second caller joins.
+    /// starts `load(&key, revalidate)`; a reload always starts one.
+    /// `revalidate` is the key's valid value with its validators, if it has
+    /// both when the load starts (R7). A load started here runs inline in
+    /// its caller's await while that caller is its only one, and moves to a
+    /// task of its own when a second caller joins.
     pub(crate) fn get(
         self: &Arc<Self>,
         key: Key,
         reload: bool,
-        load: impl FnOnce(&Key) -> Load,
+        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Lookup {
         let state = lock(&self.state);
         if !reload {
@@ -159,7 +213,7 @@ impl Cache {
         mut state: MutexGuard<'_, State>,
         key: Key,
         reload: bool,
-        load: impl FnOnce(&Key) -> Load,
+        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Lookup {
         if !reload {
             if let Some(flight) = state.joinable(&key) {
@@ -178,6 +232,7 @@ impl Cache {
             return Lookup::Fail(Error::no_runtime());
         };
         let start = state.next_number();
+        let revalidate = state.revalidate(&key);
         let flight = Arc::new(Flight::new(Arc::new(key), start, runtime));
         state.started(&flight);
         drop(state);
@@ -186,7 +241,7 @@ impl Cache {
         // building it still ends the flight.
         let waiter = Waiter::new(Arc::clone(self), flight, FIRST_SLOT);
         let flight = waiter.flight();
-        let load = match catch_unwind(AssertUnwindSafe(|| load(&flight.key))) {
+        let load = match catch_unwind(AssertUnwindSafe(|| load(&flight.key, revalidate))) {
             Ok(load) => load,
             Err(panic) => {
                 self.finish(flight, Err(Error::panicked()), Some(FIRST_SLOT));
@@ -203,9 +258,9 @@ impl Cache {
     }
 
     /// Records a successful write of a member: `member`, if given, becomes
-    /// the newest value of its key, and every collection of the type is
-    /// invalidated.
-    pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Value)>) {
+    /// the newest value of its key, with the validators of the write's
+    /// answer, and every collection of the type is invalidated.
+    pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Loaded)>) {
         let mut state = lock(&self.state);
         let stores = member.is_some();
         let garbage = state.saved(type_id, member);
@@ -226,10 +281,21 @@ impl Cache {
         drop(garbage);
     }
 
-    /// A load finished: stores its value if it is the newest, and works out
-    /// what its waiters get (a newer cached value wins: ARCHITECTURE.md,
-    /// C5).
-    fn complete(&self, flight: &Arc<Flight>, result: Result<Value, Error>) -> Outcome {
+    /// Forgets a member: its value is dropped and its floor rises, so that
+    /// no load that started before now is cached for it, or joined. The
+    /// type's collections are left alone: nothing was written (a write
+    /// refused with 412, R8).
+    pub(crate) fn invalidated(&self, key: &Key) {
+        let mut state = lock(&self.state);
+        let garbage = state.invalidated(key);
+        drop(state);
+        drop(garbage);
+    }
+
+    /// A load finished: stores its value (and validators) if it is the
+    /// newest, and works out what its waiters get (a newer cached value
+    /// wins: ARCHITECTURE.md, C5).
+    fn complete(&self, flight: &Arc<Flight>, result: Result<Loaded, Error>) -> Outcome {
         let mut state = lock(&self.state);
         let ended = state.ended(flight, result.as_ref().ok());
         if ended.stored {
@@ -238,6 +304,8 @@ impl Cache {
         let stores = self.stores.load(Ordering::Acquire);
         drop(state);
         drop(ended.garbage);
+        // Its validators, if not stored, are dropped here, unlocked.
+        let result = result.map(|loaded| loaded.value);
         match ended.newer {
             Some((number, value)) => Outcome {
                 result: Ok(value),
@@ -264,7 +332,7 @@ impl Cache {
     /// hands the outcome to every waiter and wakes them. Runs once per load.
     /// `caller` is the waiter that ran the load inline, if one did: it needs
     /// no wake-up.
-    fn finish(&self, flight: &Arc<Flight>, result: Result<Value, Error>, caller: Option<usize>) {
+    fn finish(&self, flight: &Arc<Flight>, result: Result<Loaded, Error>, caller: Option<usize>) {
         if !flight.claim_end() {
             return;
         }

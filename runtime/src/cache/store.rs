@@ -5,8 +5,10 @@
 //! ([`State::valid`]) and which load a plain get may join
 //! ([`State::joinable`]), and hears of the events that change it: a load
 //! [started](State::started), [ended](State::ended) or was
-//! [abandoned](State::abandoned), a member was [saved](State::saved) or
-//! [destroyed](State::destroyed). Capacity and validators will live here.
+//! [abandoned](State::abandoned), a member was [saved](State::saved),
+//! [destroyed](State::destroyed) or [invalidated](State::invalidated). A
+//! value's validators live beside it ([`Stored`]), read only when a load
+//! starts ([`State::revalidate`]), never on a hit. Capacity will live here.
 //!
 //! Every method runs under the cache lock. What an update takes out of the
 //! map comes back as [`Garbage`], for the caller to drop once unlocked: a
@@ -19,12 +21,13 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 
 use super::flight::Flight;
-use super::{Key, Kind, Value};
+use super::{Key, Kind, Loaded, Revalidate, Validators, Value};
 
 /// Everything the cache lock guards.
 #[derive(Default)]
 pub(super) struct State {
-    /// The last number taken: by a load's start, a save or a destroy.
+    /// The last number taken: by a load's start, a save, a destroy or an
+    /// invalidation.
     counter: u64,
     // foldhash, not SipHash: hashing a key was a third of a cache hit.
     /// Keys are shared with the flights that load them.
@@ -38,8 +41,8 @@ pub(super) struct State {
 
 #[derive(Default)]
 struct Entry {
-    value: Option<(u64, Value)>,
-    /// The key's last eviction (destroy).
+    value: Option<Stored>,
+    /// The key's last eviction or invalidation (destroy, a refused write).
     floor: u64,
     /// The newest load in flight, which plain fetches join.
     newest: Option<Arc<Flight>>,
@@ -47,11 +50,28 @@ struct Entry {
     flights: usize,
 }
 
+/// A cached value, its number, and its validators (R7).
+struct Stored {
+    number: u64,
+    value: Value,
+    validators: Option<Arc<Validators>>,
+}
+
+impl Stored {
+    fn new(number: u64, loaded: &Loaded) -> Self {
+        Stored {
+            number,
+            value: Arc::clone(&loaded.value),
+            validators: loaded.validators.clone(),
+        }
+    }
+}
+
 /// What a store update took out of the map, to be dropped once unlocked.
 #[must_use = "drop what is removed after unlocking"]
 #[derive(Default)]
 pub(super) struct Garbage {
-    value: Option<(u64, Value)>,
+    value: Option<Stored>,
     entry: Option<Entry>,
     collections: Vec<Entry>,
 }
@@ -88,6 +108,20 @@ impl State {
         entry.valid(self.type_floor(key))
     }
 
+    /// The valid value of `key` and its validators, if it has both: what a
+    /// load starting now may revalidate (R7). Off the hit path.
+    pub(super) fn revalidate(&self, key: &Key) -> Option<Revalidate> {
+        let entry = self.entries.get(key)?;
+        let stored = entry.value.as_ref()?;
+        if stored.number <= entry.floor(self.type_floor(key)) {
+            return None;
+        }
+        Some(Revalidate {
+            value: Arc::clone(&stored.value),
+            validators: Arc::clone(stored.validators.as_ref()?),
+        })
+    }
+
     /// The newest load in flight for `key`, if it started after the key's
     /// last write: a load that started before a save, destroy or
     /// invalidation would answer with what the write replaced.
@@ -112,10 +146,10 @@ impl State {
         entry.flights += 1;
     }
 
-    /// A load ended with `value` (`None`: it failed). Its value is stored if
-    /// it is the newest (ARCHITECTURE.md, C4); a newer valid value is
-    /// returned for its waiters (C5).
-    pub(super) fn ended(&mut self, flight: &Arc<Flight>, value: Option<&Value>) -> Ended {
+    /// A load ended with `loaded` (`None`: it failed). Its value is stored,
+    /// with its validators, if it is the newest (ARCHITECTURE.md, C4); a
+    /// newer valid value is returned for its waiters (C5).
+    pub(super) fn ended(&mut self, flight: &Arc<Flight>, loaded: Option<&Loaded>) -> Ended {
         let key = &flight.key;
         let type_floor = self.type_floor(key);
         let mut garbage = Garbage::default();
@@ -128,9 +162,9 @@ impl State {
                         .as_ref()
                         .is_none_or(|(number, _)| flight.start > *number);
                 entry.forget(flight);
-                match value {
-                    Some(value) if store => {
-                        garbage.value = entry.value.replace((flight.start, Arc::clone(value)));
+                match loaded {
+                    Some(loaded) if store => {
+                        garbage.value = entry.value.replace(Stored::new(flight.start, loaded));
                         stored = true;
                         None
                     }
@@ -159,18 +193,23 @@ impl State {
     }
 
     /// A successful write of a member of `type_id`: `member`, if given (a
-    /// member key), becomes the newest value of its key, and every
-    /// collection of the type is invalidated.
-    pub(super) fn saved(&mut self, type_id: TypeId, member: Option<(Key, Value)>) -> Garbage {
+    /// member key), becomes the newest value of its key, with its
+    /// validators, and every collection of the type is invalidated.
+    pub(super) fn saved(&mut self, type_id: TypeId, member: Option<(Key, Loaded)>) -> Garbage {
         let number = self.next_number();
         let mut garbage = Garbage::default();
         self.invalidate_collections(type_id, number, &mut garbage.collections);
-        if let Some((key, value)) = member {
+        if let Some((key, loaded)) = member {
+            let stored = Stored {
+                number,
+                value: loaded.value,
+                validators: loaded.validators,
+            };
             match self.entries.get_mut(&key) {
-                Some(entry) => garbage.value = entry.value.replace((number, value)),
+                Some(entry) => garbage.value = entry.value.replace(stored),
                 None => {
                     let entry = Entry {
-                        value: Some((number, value)),
+                        value: Some(stored),
                         ..Entry::default()
                     };
                     self.entries.insert(Arc::new(key), entry);
@@ -187,12 +226,26 @@ impl State {
         let number = self.next_number();
         let mut garbage = Garbage::default();
         self.invalidate_collections(key.type_id, number, &mut garbage.collections);
+        self.evict(key, number, &mut garbage);
+        garbage
+    }
+
+    /// A member is forgotten: as [`State::destroyed`], but the type's
+    /// collections are left alone.
+    pub(super) fn invalidated(&mut self, key: &Key) -> Garbage {
+        let number = self.next_number();
+        let mut garbage = Garbage::default();
+        self.evict(key, number, &mut garbage);
+        garbage
+    }
+
+    /// Takes the value of `key` and raises its floor to `number`.
+    fn evict(&mut self, key: &Key, number: u64, garbage: &mut Garbage) {
         if let Some(entry) = self.entries.get_mut(key) {
             garbage.value = entry.value.take();
             entry.floor = number;
             garbage.entry = self.tidy(key);
         }
-        garbage
     }
 
     /// The floor that a key's type puts under it: the last invalidation of
@@ -262,11 +315,13 @@ impl Entry {
         self.floor.max(type_floor)
     }
 
+    /// The value and its number, if it is above the floor: its validators
+    /// are not read.
     #[inline]
     fn valid(&self, type_floor: u64) -> Option<(u64, Value)> {
         match &self.value {
-            Some((number, value)) if *number > self.floor(type_floor) => {
-                Some((*number, Arc::clone(value)))
+            Some(stored) if stored.number > self.floor(type_floor) => {
+                Some((stored.number, Arc::clone(&stored.value)))
             }
             _ => None,
         }

@@ -8,8 +8,12 @@ fn key(path: &str) -> Key {
     Key::new(TypeId::of::<u32>(), Kind::Member, path.to_owned())
 }
 
-fn value(n: u32) -> Value {
-    Arc::new(n)
+/// A load's value, without validators.
+fn loaded(n: u32) -> Loaded {
+    Loaded {
+        value: Arc::new(n),
+        validators: None,
+    }
 }
 
 fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
@@ -21,7 +25,7 @@ fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
 }
 
 fn hit(cache: &Arc<Cache>, path: &str) -> Option<u32> {
-    match cache.get(key(path), false, |_| panic!("expected a hit")) {
+    match cache.get(key(path), false, |_, _| panic!("expected a hit")) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
         _ => None,
     }
@@ -42,8 +46,8 @@ async fn settle() {
 #[tokio::test]
 async fn an_abandoned_load_leaves_no_entry_behind() {
     let cache = Arc::new(Cache::default());
-    let mut first = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
-    let mut second = waiter(cache.get(key("/a"), false, |_| {
+    let mut first = waiter(cache.get(key("/a"), false, |_, _| Box::pin(pending())));
+    let mut second = waiter(cache.get(key("/a"), false, |_, _| {
         panic!("a plain get joins the load in flight")
     }));
     assert!(poll_once(first.as_mut()).is_pending());
@@ -64,13 +68,13 @@ async fn an_abandoned_load_leaves_no_entry_behind() {
 #[tokio::test]
 async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
     let cache = Arc::new(Cache::default());
-    let fail = waiter(cache.get(key("/a"), false, |_| {
+    let fail = waiter(cache.get(key("/a"), false, |_, _| {
         Box::pin(ready(Err(Error::internal("test"))))
     }));
     assert!(fail.await.is_err());
     assert_eq!(cache.entry_count(), 0);
 
-    let load = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(5))))));
+    let load = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(5))))));
     assert!(load.await.is_ok());
     assert_eq!(hit(&cache, "/a"), Some(5));
 }
@@ -79,14 +83,14 @@ async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
 async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
     let cache = Arc::new(Cache::default());
     let (send, receive) = tokio::sync::oneshot::channel::<()>();
-    let mut first = waiter(cache.get(key("/a"), false, |_| {
+    let mut first = waiter(cache.get(key("/a"), false, |_, _| {
         Box::pin(async move {
             let _ = receive.await;
-            Ok(value(1))
+            Ok(loaded(1))
         })
     }));
     assert!(poll_once(first.as_mut()).is_pending());
-    let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+    let second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
     let _ = send.send(());
     // `first` is never polled again; `second` still resolves.
     let got = second.await.unwrap();
@@ -97,7 +101,7 @@ async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
 #[tokio::test]
 async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
     let cache = Arc::new(Cache::default());
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value(1))));
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
     assert_eq!(cache.entry_count(), 1);
     cache.destroyed(&key("/a"));
     assert_eq!(cache.entry_count(), 0);
@@ -106,13 +110,13 @@ async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
 #[tokio::test]
 async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+    let mut old = waiter(cache.get(key("/a"), false, |_, _| Box::pin(pending())));
     assert!(poll_once(old.as_mut()).is_pending());
     cache.destroyed(&key("/a"));
     let mut started = false;
-    let fresh = waiter(cache.get(key("/a"), false, |_| {
+    let fresh = waiter(cache.get(key("/a"), false, |_, _| {
         started = true;
-        Box::pin(ready(Ok(value(2))))
+        Box::pin(ready(Ok(loaded(2))))
     }));
     assert!(started, "a new load, not the one from before the destroy");
     assert_eq!(fresh.await.unwrap().downcast_ref::<u32>(), Some(&2));
@@ -122,9 +126,9 @@ async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
 #[tokio::test]
 async fn numbers_only_move_forward() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a"), false, |_| Box::pin(pending())));
+    let mut old = waiter(cache.get(key("/a"), false, |_, _| Box::pin(pending())));
     assert!(poll_once(old.as_mut()).is_pending());
-    let reload = waiter(cache.get(key("/a"), true, |_| Box::pin(ready(Ok(value(2))))));
+    let reload = waiter(cache.get(key("/a"), true, |_, _| Box::pin(ready(Ok(loaded(2))))));
     assert_eq!(reload.await.unwrap().downcast_ref::<u32>(), Some(&2));
     // The old load is still pending; the key serves the newer value.
     assert_eq!(hit(&cache, "/a"), Some(2));
@@ -134,13 +138,13 @@ async fn numbers_only_move_forward() {
 #[tokio::test]
 async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
     let cache = Arc::new(Cache::default());
-    let mut early = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))));
-    let late = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+    let mut early = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(1))))));
+    let late = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
     assert!(poll_once(early.as_mut()).is_pending());
     // The load finishes; `late` resolves with its value...
     assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
     // ...then a write stores a newer value before `early` is polled again.
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value(9))));
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(9))));
     let Poll::Ready(Ok(got)) = poll_once(early.as_mut()) else {
         panic!("the outcome is set");
     };
@@ -150,7 +154,7 @@ async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
 #[test]
 fn without_a_tokio_runtime_a_load_is_an_error_not_a_panic() {
     let cache = Arc::new(Cache::default());
-    match cache.get(key("/a"), false, |_| Box::pin(pending())) {
+    match cache.get(key("/a"), false, |_, _| Box::pin(pending())) {
         Lookup::Fail(err) => assert!(err.to_string().contains("Tokio"), "{err}"),
         _ => panic!("expected an error"),
     }
@@ -176,10 +180,10 @@ async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
     let cache = Arc::new(Cache::default());
     let (count, waker) = counting();
     let mut joined = None;
-    let first = waiter(cache.get(key("/a"), false, |_| {
+    let first = waiter(cache.get(key("/a"), false, |_, _| {
         // Another caller joins after the flight is published but before
         // its load is stored, and parks.
-        let mut second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        let mut second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
         assert!(
             second
                 .as_mut()
@@ -187,7 +191,7 @@ async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
                 .is_pending()
         );
         joined = Some(second);
-        Box::pin(ready(Ok(value(1))))
+        Box::pin(ready(Ok(loaded(1))))
     }));
     let mut second = joined.expect("joined while the load was built");
     // `first` is held but never polled: `second` must not depend on it.
@@ -211,12 +215,12 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         .unwrap();
     let first = {
         let _enter = gone.enter();
-        waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))))
+        waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(1))))))
     };
     drop(gone);
     // A caller outside any runtime joins: the load moves to a task on
     // the first caller's runtime, which is gone, so the task never runs.
-    let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+    let second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -226,7 +230,7 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         let err = got.expect("the joiner resolves").expect_err("interrupted");
         assert!(err.to_string().contains("stopped"), "{err}");
         // And the key is not stuck on that flight for later callers.
-        let third = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(3))))));
+        let third = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(3))))));
         let got = tokio::time::timeout(Duration::from_secs(5), third).await;
         assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&3));
     });
@@ -243,14 +247,14 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
         .unwrap();
     let _first = {
         let _enter = idle.enter();
-        waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(1))))))
+        waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(1))))))
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let second = waiter(cache.get(key("/a"), false, |_| panic!("joins")));
+        let second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
         let got = tokio::time::timeout(Duration::from_secs(5), second).await;
         assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
     });
@@ -260,10 +264,10 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
 async fn a_panic_while_building_a_load_does_not_poison_the_key() {
     let cache = Arc::new(Cache::default());
     let panicked = catch_unwind(AssertUnwindSafe(|| {
-        cache.get(key("/a"), false, |_| panic!("building the load panics"))
+        cache.get(key("/a"), false, |_, _| panic!("building the load panics"))
     }));
     assert!(panicked.is_err());
-    let next = waiter(cache.get(key("/a"), false, |_| Box::pin(ready(Ok(value(2))))));
+    let next = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(2))))));
     let got = tokio::time::timeout(Duration::from_secs(5), next).await;
     assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&2));
 }
@@ -276,12 +280,12 @@ struct JoinThenReady {
 }
 
 impl Future for JoinThenReady {
-    type Output = Result<Value, Error>;
+    type Output = Result<Loaded, Error>;
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        let joiner = waiter(self.cache.get(key("/a"), false, |_| panic!("joins")));
+        let joiner = waiter(self.cache.get(key("/a"), false, |_, _| panic!("joins")));
         *lock(&self.joined) = Some(joiner);
-        Poll::Ready(Ok(value(1)))
+        Poll::Ready(Ok(loaded(1)))
     }
 }
 
@@ -299,7 +303,7 @@ async fn a_load_that_panics_when_dropped_does_not_hang_a_joiner() {
         cache: Arc::clone(&cache),
         joined: Arc::clone(&joined),
     };
-    let mut first = waiter(cache.get(key("/a"), false, move |_| Box::pin(load)));
+    let mut first = waiter(cache.get(key("/a"), false, move |_, _| Box::pin(load)));
     let polled = catch_unwind(AssertUnwindSafe(|| poll_once(first.as_mut())));
     assert!(polled.is_err());
     drop(first);
@@ -324,11 +328,11 @@ fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
         // A second caller joins while the first builds the load, so the
         // load goes to a task as soon as it is built; then both leave at
         // once, from two threads.
-        let first = waiter(cache.get(key("/a"), false, |_| {
-            joined = Some(waiter(cache.get(key("/a"), false, |_| panic!("joins"))));
+        let first = waiter(cache.get(key("/a"), false, |_, _| {
+            joined = Some(waiter(cache.get(key("/a"), false, |_, _| panic!("joins"))));
             Box::pin(async move {
                 let _held = held;
-                pending::<Result<Value, Error>>().await
+                pending::<Result<Loaded, Error>>().await
             })
         }));
         let second = joined.expect("joined while the load was built");
@@ -360,10 +364,125 @@ async fn an_invalidated_collection_does_not_keep_its_value() {
     let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/a".to_owned());
     let big: Value = Arc::new(vec![0_u8; 1 << 20]);
     let held = Arc::clone(&big);
-    let load = waiter(cache.get(list, false, move |_| Box::pin(ready(Ok(big)))));
+    let big = Loaded {
+        value: big,
+        validators: None,
+    };
+    let load = waiter(cache.get(list, false, move |_, _| Box::pin(ready(Ok(big)))));
     drop(load.await.unwrap());
     assert_eq!(cache.entry_count(), 1);
     cache.saved(TypeId::of::<u32>(), None); // invalidates every u32 collection
     assert_eq!(Arc::strong_count(&held), 1, "the value is dropped");
     assert_eq!(cache.entry_count(), 0, "and its entry removed");
+}
+
+/// A value with an `ETag`.
+fn tagged(n: u32, etag: &str) -> Loaded {
+    Loaded {
+        value: Arc::new(n),
+        validators: Some(Arc::new(Validators {
+            etag: Some(etag.to_owned()),
+            last_modified: None,
+        })),
+    }
+}
+
+/// What a get hands its load to revalidate: the value's `Arc` and its
+/// validators' `ETag`.
+fn captured(cache: &Arc<Cache>, reload: bool) -> Option<(Value, Option<String>)> {
+    let mut seen = None;
+    drop(cache.get(key("/a"), reload, |_, revalidate| {
+        seen = revalidate.map(|r| (r.value, r.validators.etag.clone()));
+        Box::pin(pending())
+    }));
+    seen
+}
+
+#[tokio::test]
+async fn r7_a_load_captures_the_valid_value_and_its_validators_only() {
+    let cache = Arc::new(Cache::default());
+    assert!(captured(&cache, true).is_none(), "nothing cached");
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
+    assert!(
+        captured(&cache, true).is_none(),
+        "a value without validators"
+    );
+    let value = tagged(2, "\"v2\"");
+    let held = Arc::clone(&value.value);
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
+    let (revalidated, etag) = captured(&cache, true).expect("a value to revalidate");
+    assert!(Arc::ptr_eq(&revalidated, &held));
+    assert_eq!(etag.as_deref(), Some("\"v2\""));
+    cache.invalidated(&key("/a"));
+    assert!(captured(&cache, true).is_none(), "an invalidated value");
+    assert!(captured(&cache, false).is_none(), "a plain miss");
+}
+
+#[tokio::test]
+async fn r7_a_not_modified_load_stores_the_captured_arc_as_the_newest() {
+    let cache = Arc::new(Cache::default());
+    let value = tagged(1, "\"v1\"");
+    let held = Arc::clone(&value.value);
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
+    let reload = waiter(cache.get(key("/a"), true, |_, revalidate| {
+        let revalidate = revalidate.expect("a value to revalidate");
+        Box::pin(ready(Ok(revalidate.not_modified())))
+    }));
+    assert!(Arc::ptr_eq(&reload.await.unwrap(), &held));
+    // Stored again, validators included: a next reload revalidates it too.
+    let (again, etag) = captured(&cache, true).expect("still revalidatable");
+    assert!(Arc::ptr_eq(&again, &held));
+    assert_eq!(etag.as_deref(), Some("\"v1\""));
+}
+
+#[tokio::test]
+async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
+    let cache = Arc::new(Cache::default());
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(1, "\"v1\""))));
+    let (answer, answered) = tokio::sync::oneshot::channel::<()>();
+    let mut reload = waiter(cache.get(key("/a"), true, move |_, revalidate| {
+        let revalidate = revalidate.expect("a value to revalidate");
+        Box::pin(async move {
+            let _ = answered.await;
+            Ok(revalidate.not_modified())
+        })
+    }));
+    assert!(poll_once(reload.as_mut()).is_pending());
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(2, "\"v2\""))));
+    answer.send(()).unwrap();
+    let got = reload.await.unwrap();
+    assert_eq!(got.downcast_ref::<u32>(), Some(&2), "C5: the newer write");
+    assert_eq!(hit(&cache, "/a"), Some(2), "C4: the write stays cached");
+}
+
+/// The value cached for `key`, if any, without a load staying behind.
+fn peek(cache: &Arc<Cache>, key: Key) -> Option<u32> {
+    match cache.get(key, false, |_, _| Box::pin(pending())) {
+        Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
+    let cache = Arc::new(Cache::default());
+    let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/".to_owned());
+    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
+    let load = waiter(cache.get(list.clone(), false, |_, _| Box::pin(ready(Ok(loaded(10))))));
+    load.await.unwrap();
+    let mut old = waiter(cache.get(key("/a"), true, |_, _| Box::pin(ready(Ok(loaded(3))))));
+    cache.invalidated(&key("/a"));
+    assert_eq!(peek(&cache, key("/a")), None, "the member is gone");
+    assert_eq!(
+        old.as_mut().await.unwrap().downcast_ref::<u32>(),
+        Some(&3),
+        "its caller still gets its answer"
+    );
+    assert_eq!(
+        peek(&cache, key("/a")),
+        None,
+        "not cached: it started before"
+    );
+    assert_eq!(peek(&cache, list), Some(10), "collections stay");
+    assert_eq!(cache.entry_count(), 1, "the member's entry is gone");
 }

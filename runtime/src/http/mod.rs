@@ -14,7 +14,6 @@ use reqwest::header::{
     LOCATION,
 };
 use reqwest::{Method, StatusCode, Url};
-use serde::de::DeserializeOwned;
 
 use crate::Error;
 
@@ -287,14 +286,6 @@ impl Http {
                 attempts: 1,
             });
         }
-    }
-
-    /// GET `url` and decode its JSON body as a `T`.
-    pub(crate) async fn get<T: DeserializeOwned>(&self, url: String) -> Result<T, Error> {
-        let call = Call::new(Method::GET, url);
-        let answer = self.send(&call).await?;
-        decode(&call.method, &self.shown(&call.url), &answer.body, false)
-            .map_err(|error| error.with_attempts(answer.attempts, false))
     }
 
     /// The URL of an error about `url`, as messages show it.

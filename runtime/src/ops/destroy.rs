@@ -1,9 +1,11 @@
-//! `destroy`: DELETE the member (S7) and evict it (C9).
+//! `destroy`: DELETE the member (S7), with `If-Match` when the value has an
+//! etag (R8), and evict it (C9).
 
 use std::any::TypeId;
 
 use reqwest::Method;
 
+use super::conditions;
 use crate::cache::{Key, Kind};
 use crate::http::Call;
 use crate::{Client, Error, Model};
@@ -13,10 +15,21 @@ pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), 
         return Ok(());
     };
     let path = M::member_path(&value.params(), id);
-    let call = Call::new(Method::DELETE, client.http().url(&path));
-    client.http().send(&call).await?;
-    client
-        .cache()
-        .destroyed(&Key::new(TypeId::of::<M>(), Kind::Member, path));
-    Ok(())
+    let mut call = Call::new(Method::DELETE, client.http().url(&path));
+    conditions::if_match(&mut call, value.etag())?;
+    let key = Key::new(TypeId::of::<M>(), Kind::Member, path);
+    match client.http().send(&call).await {
+        Ok(_) => {
+            client.cache().destroyed(&key);
+            Ok(())
+        }
+        // Refused: nothing was deleted, but the value it was based on is
+        // not the server's any more, so the cache forgets it.
+        Err(error) => {
+            if conditions::precondition_failed(&error) {
+                client.cache().invalidated(&key);
+            }
+            Err(error)
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! [`Cache::destroyed`](crate::cache::Cache::destroyed)); neither the cache nor
 //! the transport knows of the other.
 
+mod conditions;
 mod destroy;
 mod fetch;
 mod save;

@@ -1,5 +1,6 @@
 //! `save`: POST when new, PUT otherwise (S1, S2), each POST with an
-//! idempotency key (R5), and what a save tells the cache (C9, R9).
+//! idempotency key (R5), each PUT of a value with an etag with `If-Match`
+//! (R8), and what a save tells the cache (C9, R7, R8, R9).
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -8,18 +9,16 @@ use reqwest::header::{HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 use uuid::Uuid;
 
-use crate::cache::{Key, Kind, Value};
+use super::conditions;
+use crate::cache::{Key, Kind, Loaded, Validators};
 use crate::http::{Call, IDEMPOTENCY_KEY, decode};
 use crate::{Client, Error, Model};
 
 pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
     let key = new_key(client);
-    let saved = match send(client, value, key).await? {
-        Some(saved) => saved,
-        None => value.clone(),
-    };
-    record(client, &saved);
-    Ok(saved)
+    let sent = send(client, value, key).await?;
+    let saved = sent.value.unwrap_or_else(|| value.clone());
+    Ok(record(client, saved, sent.validators))
 }
 
 /// Saves `value` with this idempotency key, handing it back with the error
@@ -29,13 +28,12 @@ pub(super) async fn save_owned<M: Model>(
     value: M,
     key: Option<Uuid>,
 ) -> Result<M, (M, Error)> {
-    let saved = match send(client, &value, key).await {
-        Ok(Some(saved)) => saved,
-        Ok(None) => value,
+    let sent = match send(client, &value, key).await {
+        Ok(sent) => sent,
         Err(error) => return Err((value, error)),
     };
-    record(client, &saved);
-    Ok(saved)
+    let saved = sent.value.unwrap_or(value);
+    Ok(record(client, saved, sent.validators))
 }
 
 /// A fresh idempotency key, unless the client sends none.
@@ -43,9 +41,19 @@ pub(super) fn new_key(client: &Client) -> Option<Uuid> {
     client.inner.idempotency_keys.then(Uuid::new_v4)
 }
 
-/// Sends a save; `None` means the server kept the value sent (204 or empty
-/// body, and no `Location` to read it from).
-async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result<Option<M>, Error> {
+/// What the answer to a save said.
+struct Sent<M> {
+    /// The server's value; `None`: it kept the value sent (204 or empty
+    /// body, and no `Location` to read it from).
+    value: Option<M>,
+    /// The validators of the answer the value came in (R7); its `ETag`
+    /// becomes the saved value's etag (R8).
+    validators: Option<Arc<Validators>>,
+}
+
+/// Sends a save. A PUT refused with 412 (its `If-Match` no longer matches)
+/// forgets the member, so that the next fetch reads the server's (R8).
+async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result<Sent<M>, Error> {
     let params = value.params();
     let (method, path) = match value.id() {
         None => (Method::POST, M::collection_path(&params)),
@@ -53,6 +61,11 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
     };
     let http = client.http();
     let mut call = Call::new(method, http.url(&path));
+    // A new value's etag, if it has one, is another resource's: a create
+    // is not conditional.
+    if call.method == Method::PUT {
+        conditions::if_match(&mut call, value.etag())?;
+    }
     let body = serde_json::to_vec(value)
         .map_err(|e| Error::encode::<M>(&call.method, &http.shown_url(&call.url), e))?;
     call.body = Some(body.into());
@@ -65,18 +78,31 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
             call.headers.insert(IDEMPOTENCY_KEY, header);
         }
     }
-    let answer = http.send(&call).await?;
+    let answer = match http.send(&call).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            if conditions::precondition_failed(&error) {
+                refused(client, value);
+            }
+            return Err(error);
+        }
+    };
+    let validators = conditions::validators(&answer.headers);
     if answer.status == StatusCode::NO_CONTENT || answer.body.iter().all(u8::is_ascii_whitespace) {
+        let kept = Sent {
+            value: None,
+            validators,
+        };
         if call.method != Method::POST {
-            return Ok(None);
+            return Ok(kept);
         }
         let Some(location) = created_at(&call.url, answer.headers.get(LOCATION)) else {
-            return Ok(None);
+            return Ok(kept);
         };
         // The create happened: a failure to read it back must not look
         // like "never sent" (R9).
-        return match http.get::<M>(location).await {
-            Ok(created) => Ok(Some(created)),
+        return match read_back::<M>(client, location).await {
+            Ok(created) => Ok(created),
             Err(error) => {
                 written_but_unread(client, value);
                 let attempts = error.attempts();
@@ -85,12 +111,34 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
         };
     }
     match decode::<M>(&call.method, &http.shown_url(&call.url), &answer.body, true) {
-        Ok(saved) => Ok(Some(saved)),
+        Ok(saved) => Ok(Sent {
+            value: Some(saved),
+            validators,
+        }),
         Err(error) => {
             written_but_unread(client, value);
             Err(error.with_attempts(answer.attempts, true))
         }
     }
+}
+
+/// GET of a created member at its `Location`: the value and validators of
+/// that answer.
+async fn read_back<M: Model>(client: &Client, url: String) -> Result<Sent<M>, Error> {
+    let http = client.http();
+    let call = Call::new(Method::GET, url);
+    let answer = http.send(&call).await?;
+    let created = decode::<M>(
+        &call.method,
+        &http.shown_url(&call.url),
+        &answer.body,
+        false,
+    )
+    .map_err(|error| error.with_attempts(answer.attempts, false))?;
+    Ok(Sent {
+        value: Some(created),
+        validators: conditions::validators(&answer.headers),
+    })
 }
 
 /// The URL of a `Location` header if it names a member of the collection
@@ -121,13 +169,31 @@ fn written_but_unread<M: Model>(client: &Client, value: &M) {
     }
 }
 
-/// Caches a saved value as the newest for its id, and invalidates the type's
-/// collections (C9).
-fn record<M: Model>(client: &Client, saved: &M) {
+/// The server refused a conditional write (412): nothing was written, but
+/// the value the write was based on is not the server's any more, so the
+/// cache forgets the member (R8). Collections stay: nothing changed.
+fn refused<M: Model>(client: &Client, value: &M) {
+    if let Some(id) = value.id() {
+        let path = M::member_path(&value.params(), id);
+        client
+            .cache()
+            .invalidated(&Key::new(TypeId::of::<M>(), Kind::Member, path));
+    }
+}
+
+/// Gives the saved value the etag of the answer it came in (`None` if the
+/// answer had no `ETag`: R8), caches it as the newest for its id with that
+/// answer's validators (R7), and invalidates the type's collections (C9).
+fn record<M: Model>(client: &Client, mut saved: M, validators: Option<Arc<Validators>>) -> M {
+    saved.set_etag(validators.as_ref().and_then(|v| v.etag.clone()));
     let member = saved.id().map(|id| {
         let path = M::member_path(&saved.params(), id);
-        let value: Value = Arc::new(saved.clone());
-        (Key::new(TypeId::of::<M>(), Kind::Member, path), value)
+        let loaded = Loaded {
+            value: Arc::new(saved.clone()),
+            validators,
+        };
+        (Key::new(TypeId::of::<M>(), Kind::Member, path), loaded)
     });
     client.cache().saved(TypeId::of::<M>(), member);
+    saved
 }
