@@ -14,10 +14,10 @@ use reqwest::header::{
     LOCATION,
 };
 use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
 
 use crate::Error;
 
-pub(crate) use response::decode;
 pub use retry::Retry;
 pub(crate) use retry::retryable_status;
 
@@ -286,6 +286,20 @@ impl Http {
                 attempts: 1,
             });
         }
+    }
+
+    /// `answer`'s body, the answer to `call`, decoded as a `T` (H5). For a
+    /// write the server accepted, the error keeps the body and says the
+    /// write may have happened (R9).
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        answer: &Answer,
+        accepted_write: bool,
+    ) -> Result<T, Error> {
+        let url = || self.shown(&call.url).into_owned();
+        response::decode(&call.method, url, &answer.body, accepted_write)
+            .map_err(|error| error.with_attempts(answer.attempts, accepted_write))
     }
 
     /// The URL of an error about `url`, as messages show it.

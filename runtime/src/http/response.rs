@@ -66,15 +66,15 @@ fn push(
 /// `body` decoded as JSON into a `T`; a decode error names `T` (H5). For a
 /// write the server accepted, the error keeps the body (bounded), so that
 /// what the server did is never reported as nothing (R9).
-pub(crate) fn decode<T: DeserializeOwned>(
+pub(super) fn decode<T: DeserializeOwned>(
     method: &Method,
-    url: &str,
+    url: impl FnOnce() -> String,
     body: &[u8],
     accepted_write: bool,
 ) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| {
         let kept = accepted_write.then(|| bounded_text(body));
-        Error::decode::<T>(method, url, e, kept)
+        Error::decode::<T>(method, &url(), e, kept)
     })
 }
 

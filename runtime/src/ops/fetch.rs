@@ -9,7 +9,7 @@ use reqwest::Method;
 
 use super::conditions;
 use crate::cache::{Key, Kind, Load, Loaded, Lookup, Revalidate, Value};
-use crate::http::{Call, decode};
+use crate::http::Call;
 use crate::{Client, Error, Model};
 
 /// How a fetch uses the cache.
@@ -132,13 +132,7 @@ where
                 None => Err(Error::internal("a 304 answered an unconditional GET")),
             };
         }
-        let mut value: T = decode(
-            &call.method,
-            &http.shown_url(&call.url),
-            &answer.body,
-            false,
-        )
-        .map_err(|error| error.with_attempts(answer.attempts, false))?;
+        let mut value: T = http.decode(&call, &answer, false)?;
         let validators = conditions::validators(&answer.headers);
         fill(
             &mut value,

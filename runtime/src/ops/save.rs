@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::conditions;
 use crate::cache::{Key, Kind, Loaded, Validators};
-use crate::http::{Call, IDEMPOTENCY_KEY, decode};
+use crate::http::{Call, IDEMPOTENCY_KEY};
 use crate::{Client, Error, Model};
 
 pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
@@ -110,14 +110,14 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
             }
         };
     }
-    match decode::<M>(&call.method, &http.shown_url(&call.url), &answer.body, true) {
+    match http.decode::<M>(&call, &answer, true) {
         Ok(saved) => Ok(Sent {
             value: Some(saved),
             validators,
         }),
         Err(error) => {
             written_but_unread(client, value);
-            Err(error.with_attempts(answer.attempts, true))
+            Err(error)
         }
     }
 }
@@ -128,13 +128,7 @@ async fn read_back<M: Model>(client: &Client, url: String) -> Result<Sent<M>, Er
     let http = client.http();
     let call = Call::new(Method::GET, url);
     let answer = http.send(&call).await?;
-    let created = decode::<M>(
-        &call.method,
-        &http.shown_url(&call.url),
-        &answer.body,
-        false,
-    )
-    .map_err(|error| error.with_attempts(answer.attempts, false))?;
+    let created = http.decode::<M>(&call, &answer, false)?;
     Ok(Sent {
         value: Some(created),
         validators: conditions::validators(&answer.headers),
