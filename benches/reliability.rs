@@ -1,0 +1,275 @@
+//! What reliability costs when nothing goes wrong, and what revalidation
+//! saves, measured paired (ABBA blocks, median ratio of the rounds), with
+//! the client on the default multi-thread runtime and the server on a
+//! thread of its own:
+//!
+//! - retries (R3): a cold fetch with the default `Retry::attempts(3)` costs
+//!   at most 1.02x one with `Retry::none()` (ARCHITECTURE.md, R3);
+//! - revalidation (R7): an unchanged reload of a 100 KB resource (a `304`)
+//!   moves at most 5% of the bytes of a full reload, counted by a TCP proxy
+//!   between client and server, and takes at most 0.3x its time.
+//!
+//! Not a criterion benchmark (`harness = false`): `cargo bench --bench
+//! reliability`.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "the ratios printed are this benchmark's report"
+)]
+
+mod common;
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use backrest::{Client, Fetch, Model, Retry};
+use backrest_testkit::{Reply, Server};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::{Builder, Runtime};
+
+use common::{Loopback, User};
+
+/// A resource of about 100 KB that the server tags with an `ETag`.
+#[derive(Debug, Clone, Serialize, Deserialize, Model)]
+#[model(path = "/docs")]
+struct Doc {
+    #[model(id)]
+    id: Option<u64>,
+    lines: Vec<String>,
+}
+
+/// The same body at a path whose answers carry no validator: every reload
+/// moves it whole.
+#[derive(Debug, Clone, Serialize, Deserialize, Model)]
+#[model(path = "/full")]
+struct FullDoc {
+    #[model(id)]
+    id: Option<u64>,
+    lines: Vec<String>,
+}
+
+const ETAG: &str = "\"doc-v1\"";
+
+fn doc_body() -> Vec<u8> {
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("{i:04} {}", "x".repeat(95)))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "id": 1, "lines": lines })).expect("encode")
+}
+
+/// A server on a runtime of its own: `/docs/1` with an `ETag` (and a 304
+/// to `If-None-Match` with it), `/full/1` without.
+fn doc_server() -> (Server, Runtime) {
+    let runtime = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("the server's runtime");
+    let server = runtime.block_on(Server::start());
+    server.stop_recording();
+    let body = doc_body();
+    server.handle(move |request| {
+        let tagged = request.path.starts_with("/docs/");
+        if tagged && request.header("if-none-match") == Some(ETAG) {
+            return Reply::empty(304).header("etag", ETAG);
+        }
+        let reply = Reply::raw(200, body.clone());
+        if tagged {
+            reply.header("etag", ETAG)
+        } else {
+            reply
+        }
+    });
+    (server, runtime)
+}
+
+/// A TCP proxy to `upstream` that counts the bytes the server sends.
+async fn counting_proxy(upstream: String, counted: Arc<AtomicU64>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.split();
+                let (mut server_read, mut server_write) = server.split();
+                let up = tokio::io::copy(&mut client_read, &mut server_write);
+                let down = async {
+                    let mut buffer = vec![0; 64 * 1024];
+                    loop {
+                        let n = server_read.read(&mut buffer).await?;
+                        if n == 0 {
+                            return Ok::<(), std::io::Error>(());
+                        }
+                        counted.fetch_add(n as u64, Ordering::Relaxed);
+                        client_write.write_all(&buffer[..n]).await?;
+                    }
+                };
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Seconds per call over `calls` calls.
+async fn block<F: FnMut() -> Fut, Fut: Future>(calls: usize, f: &mut F) -> f64 {
+    let start = Instant::now();
+    for _ in 0..calls {
+        black_box(f().await);
+    }
+    start.elapsed().as_secs_f64() / calls as f64
+}
+
+/// The median, first and third quartile of `ours / peer` over `rounds`
+/// ABBA rounds of `calls` calls each, and the mean times.
+fn paired<A, AF, B, BF>(
+    runtime: &Runtime,
+    (calls, rounds): (usize, usize),
+    mut ours: A,
+    mut peer: B,
+) -> ([f64; 3], f64, f64)
+where
+    A: FnMut() -> AF,
+    AF: Future,
+    B: FnMut() -> BF,
+    BF: Future,
+{
+    runtime.block_on(async {
+        block(calls, &mut ours).await;
+        block(calls, &mut peer).await;
+        let mut ratios = Vec::with_capacity(rounds);
+        let (mut a_sum, mut b_sum) = (0.0, 0.0);
+        for round in 0..rounds {
+            let (a, b) = if round % 2 == 0 {
+                let a = block(calls, &mut ours).await;
+                (a, block(calls, &mut peer).await)
+            } else {
+                let b = block(calls, &mut peer).await;
+                (block(calls, &mut ours).await, b)
+            };
+            ratios.push(a / b);
+            a_sum += a;
+            b_sum += b;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+        (
+            [at(0.5), at(0.25), at(0.75)],
+            a_sum / rounds as f64,
+            b_sum / rounds as f64,
+        )
+    })
+}
+
+fn report(name: &str, (ratio, ours, peer): ([f64; 3], f64, f64), target: &str) {
+    println!(
+        "{name:<52} {:>6.3}x (quartiles {:.3}-{:.3})  ours {:>9.2} µs  peer {:>9.2} µs  target {target}",
+        ratio[0],
+        ratio[1],
+        ratio[2],
+        ours * 1e6,
+        peer * 1e6,
+    );
+}
+
+fn main() {
+    let runtime = Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the client's runtime");
+
+    // R3: the default retry policy against none, no fault, cold fetches.
+    let users = Loopback::start(0);
+    let with_retry = Client::new(&users.url()).expect("a client");
+    let without = Client::builder(&users.url())
+        .retry(Retry::none())
+        .build()
+        .expect("a client");
+    let next = AtomicU64::new(1);
+    let fetch = |client: &Client| {
+        let id = next.fetch_add(1, Ordering::Relaxed);
+        let client = client.clone();
+        async move { User::fetch(&client, id).await.expect("a user") }
+    };
+    let retry = paired(
+        &runtime,
+        (200, 24),
+        || fetch(&with_retry),
+        || fetch(&without),
+    );
+    report(
+        "cold fetch: Retry::attempts(3) vs Retry::none()",
+        retry,
+        "<= 1.02x",
+    );
+
+    // R7: an unchanged reload (304) against a full one, 100 KB.
+    let (server, _server_runtime) = doc_server();
+    let counted = Arc::new(AtomicU64::new(0));
+    let proxy = runtime.block_on(counting_proxy(
+        server.url().trim_start_matches("http://").to_owned(),
+        Arc::clone(&counted),
+    ));
+    let client = Client::builder(&proxy)
+        .retry(Retry::none())
+        .build()
+        .expect("a client");
+    runtime.block_on(async {
+        Doc::fetch(&client, 1).await.expect("a doc");
+        FullDoc::fetch(&client, 1).await.expect("a doc");
+    });
+    let bytes = |reload: &mut dyn FnMut()| {
+        let before = counted.load(Ordering::SeqCst);
+        for _ in 0..50 {
+            reload();
+        }
+        (counted.load(Ordering::SeqCst) - before) as f64 / 50.0
+    };
+    let revalidated = bytes(&mut || {
+        runtime.block_on(async {
+            Doc::fetch_with(&client, 1, Fetch::reload())
+                .await
+                .expect("a doc");
+        });
+    });
+    let full = bytes(&mut || {
+        runtime.block_on(async {
+            FullDoc::fetch_with(&client, 1, Fetch::reload())
+                .await
+                .expect("a doc");
+        });
+    });
+    println!(
+        "{:<52} {:>6.3}%  ({revalidated:.0} vs {full:.0} bytes from the server per reload)  target <= 5%",
+        "reload of 100 KB: bytes of a 304 vs a full answer",
+        revalidated / full * 100.0,
+    );
+    let time = paired(
+        &runtime,
+        (50, 24),
+        || async {
+            Doc::fetch_with(&client, 1, Fetch::reload())
+                .await
+                .expect("a doc")
+        },
+        || async {
+            FullDoc::fetch_with(&client, 1, Fetch::reload())
+                .await
+                .expect("a doc")
+        },
+    );
+    report(
+        "reload of 100 KB: time of a 304 vs a full answer",
+        time,
+        "<= 0.3x",
+    );
+}
