@@ -7,6 +7,8 @@
 //! Nothing in the HTTP stack is mocked: the client under test talks TCP to a
 //! real server.
 
+pub mod bench_server;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
