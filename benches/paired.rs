@@ -34,7 +34,13 @@
 //!
 //! `cargo bench --bench paired [-- WORD...]`: the pairs whose names contain
 //! one of the WORDs (all without), in the regimes named among them
-//! (`out-of-runtime`, `in-runtime`; both without).
+//! (`out-of-runtime`, `in-runtime`; both without). With
+//! `BACKREST_PAIRED_RUNS=N` the whole set runs N times over and the table
+//! gives the median of the runs' medians, with the lowest and highest run.
+//!
+//! Blocks are short (5-50 ms, save_all's excepted) and rounds many, so that
+//! the two sides of a round see the same machine, and the median over
+//! rounds shrugs off the rounds in which other processes took the CPU.
 
 #![allow(
     clippy::print_stdout,
@@ -190,10 +196,10 @@ fn format_ratio(ratio: &Ratio) -> String {
     )
 }
 
-/// One pair's measurements, one per regime run.
+/// One pair's measurements: for each regime, one per run.
 struct Row {
     name: &'static str,
-    ratios: Vec<(&'static str, Ratio)>,
+    ratios: Vec<(&'static str, Vec<Ratio>)>,
 }
 
 fn main() {
@@ -226,7 +232,7 @@ fn main() {
                 let calls = Cell::new(0);
                 let ratio = paired(
                     &r.runtime,
-                    (500, 40),
+                    (100, 200),
                     counted(&calls, || User::fetch(&client, black_box(fresh()))),
                     counted(&calls, || plain_get(&http, &r.base, black_box(fresh()))),
                 );
@@ -238,7 +244,7 @@ fn main() {
             let (client, http) = clients(r, &r.base);
             paired(
                 &r.runtime,
-                (500, 40),
+                (100, 200),
                 || User::fetch_with(&client, black_box(ID), Fetch::reload()),
                 || plain_get(&http, &r.base, black_box(ID)),
             )
@@ -276,7 +282,7 @@ fn main() {
                 let calls = Cell::new(0);
                 let ratio = paired(
                     &r.runtime,
-                    (20, 40),
+                    (10, 100),
                     counted(&calls, || {
                         let id = fresh();
                         join_all((0..CALLERS).map(|_| User::fetch(&client, black_box(id))))
@@ -342,33 +348,67 @@ fn main() {
         "paired ratios, median over rounds (ABBA blocks), quartiles and rounds in brackets, \
          then the mean time of each side; DESIGN.md's target in square brackets"
     );
-    let mut rows = Vec::new();
-    for (name, pair) in pairs {
-        if !filter.runs(name) {
-            continue;
-        }
-        let mut row = Row {
+    let runs = std::env::var("BACKREST_PAIRED_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(1_usize)
+        .max(1);
+    let mut rows: Vec<Row> = pairs
+        .iter()
+        .filter(|(name, _)| filter.runs(name))
+        .map(|&(name, _)| Row {
             name,
-            ratios: Vec::new(),
-        };
-        for regime in &regimes {
-            let ratio = pair(regime, &fresh_id);
-            println!("{name:<62} {:<15} {}", regime.name, format_ratio(&ratio));
-            row.ratios.push((regime.name, ratio));
+            ratios: regimes
+                .iter()
+                .map(|regime| (regime.name, Vec::new()))
+                .collect(),
+        })
+        .collect();
+    for run in 1..=runs {
+        if runs > 1 {
+            println!("run {run} of {runs}");
         }
-        rows.push(row);
+        let selected = pairs.iter().filter(|(name, _)| filter.runs(name));
+        for ((name, pair), row) in selected.zip(&mut rows) {
+            for (regime, (_, ratios)) in regimes.iter().zip(&mut row.ratios) {
+                let ratio = pair(regime, &fresh_id);
+                println!("{name:<62} {:<15} {}", regime.name, format_ratio(&ratio));
+                ratios.push(ratio);
+            }
+        }
     }
 
     println!();
+    if runs > 1 {
+        println!(
+            "median over the {runs} runs of each run's median ratio, [lowest-highest run], \
+             and the mean times of the (lower) median run"
+        );
+    }
     print!("{:<62}", "pair");
     for regime in &regimes {
         print!(" | {:<48}", regime.name);
     }
     println!();
-    for row in &rows {
+    for row in &mut rows {
         print!("{:<62}", row.name);
-        for (_, ratio) in &row.ratios {
-            print!(" | {:<48}", format_ratio(ratio));
+        for (_, ratios) in &mut row.ratios {
+            ratios.sort_by(|a, b| a.median.total_cmp(&b.median));
+            let middle = &ratios[(ratios.len() - 1) / 2];
+            // The median of an even number of runs: the mean of the middle two.
+            let median = (middle.median + ratios[ratios.len() / 2].median) / 2.0;
+            let cell = if ratios.len() == 1 {
+                format_ratio(middle)
+            } else {
+                format!(
+                    "{median:.3}x [{:.3}-{:.3}] {} / {}",
+                    ratios[0].median,
+                    ratios[ratios.len() - 1].median,
+                    format_time(middle.ours),
+                    format_time(middle.peer)
+                )
+            };
+            print!(" | {cell:<48}");
         }
         println!();
     }

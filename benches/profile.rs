@@ -5,6 +5,7 @@
 //! calls of one side after a warm-up, and prints the time per call. The
 //! sides, with their default CALLS:
 //!
+//! - `hit` (100,000): `User::fetch` of a cached id;
 //! - `cold` (5,000): `User::fetch` of an id never fetched before (a cold key);
 //! - `reload` (5,000): `User::fetch_with(.., Fetch::reload())` of one id;
 //! - `peer` (5,000): a plain reqwest GET + `serde_json::from_slice` of a new id;
@@ -66,11 +67,12 @@ fn main() {
         .collect();
     let side = args.first().map_or("cold", String::as_str);
     let (default_calls, requests_per_call) = match side {
+        "hit" => (100_000, 0),
         "cold" | "reload" | "peer" => (5_000, 1),
         "coalesce" | "shared" => (200, 1),
         "save_all" | "buffer_unordered" => (2, 10_000),
         other => panic!(
-            "unknown side `{other}`: cold, reload, peer, coalesce, shared, save_all or \
+            "unknown side `{other}`: hit, cold, reload, peer, coalesce, shared, save_all or \
              buffer_unordered"
         ),
     };
@@ -92,6 +94,7 @@ fn main() {
         regime.runtime.block_on(async {
             for _ in 0..n {
                 match side {
+                    "hit" => drop(black_box(User::fetch(&client, black_box(ID)).await)),
                     "cold" => drop(black_box(User::fetch(&client, fresh()).await)),
                     "reload" => drop(black_box(
                         User::fetch_with(&client, ID, Fetch::reload()).await,
