@@ -20,6 +20,8 @@ mod raw;
 pub use fault::{ENDLESS_CAP, FAULT_LIMIT, Fault, HUGE_CONTENT_LENGTH};
 pub use raw::RawServer;
 
+pub mod bench_server;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
