@@ -95,6 +95,8 @@ pub(crate) struct Http {
     shown_base: String,
     /// The path of `base` ("" for `http://h`, "/api" for `http://h/api/`).
     base_path: String,
+    /// `base`, parsed once: a request's URL is a clone with its path set.
+    base_url: Url,
     origin: url::Origin,
     settings: Settings,
 }
@@ -134,6 +136,7 @@ impl Http {
             shown_base,
             base_path,
             origin: parsed.origin(),
+            base_url: parsed,
             settings,
         })
     }
@@ -151,6 +154,12 @@ impl Http {
         url
     }
 
+    /// Whether `url` is the base followed by a path or a query.
+    fn under_base(&self, url: &str) -> bool {
+        url.strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+    }
+
     /// `url` as messages show it: without the base's password (R11).
     fn shown<'a>(&self, url: &'a str) -> Cow<'a, str> {
         if self.base.len() == self.shown_base.len() {
@@ -165,14 +174,30 @@ impl Http {
     /// percent-encoded, so an id `..` would otherwise reach another resource
     /// (H2); and an empty value would name the collection or make `//` (R10).
     fn parse(&self, method: &Method, url: &str) -> Result<Url, Error> {
-        let path = url.get(self.base.len()..).unwrap_or_default();
         let shown = || self.shown(url);
-        let path_only = path.split('?').next().unwrap_or_default();
+        let Some(path) = url.strip_prefix(self.base.as_str()) else {
+            // Not under the base (a `Location` read back): parsed whole.
+            return Url::parse(url)
+                .map_err(|e| Error::invalid_path(method, &shown(), url, Some(e)));
+        };
+        let (path_only, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
         if path_only.contains("//") || path_only.ends_with('/') {
             return Err(Error::empty_path_value(method, &shown(), path_only));
         }
-        let parsed =
-            Url::parse(url).map_err(|e| Error::invalid_path(method, &shown(), path, Some(e)))?;
+        // The base was parsed once; only the path is parsed here.
+        let mut parsed = self.base_url.clone();
+        if self.base_path.is_empty() {
+            parsed.set_path(path_only);
+        } else {
+            let mut full = String::with_capacity(self.base_path.len() + path_only.len());
+            full.push_str(&self.base_path);
+            full.push_str(path_only);
+            parsed.set_path(&full);
+        }
+        parsed.set_query(query);
         let kept = parsed
             .path()
             .strip_prefix(self.base_path.as_str())
@@ -230,6 +255,9 @@ impl Http {
         let method = &call.method;
         let mut url = Cow::Borrowed(url);
         let mut hops = 0;
+        // Credentials stay with the base's origin (R6, R11); a URL built
+        // from the base is on it.
+        let mut same_origin = self.under_base(&call.url) || url.origin() == self.origin;
         loop {
             let shown = match &url {
                 Cow::Borrowed(_) => self.shown(&call.url),
@@ -240,8 +268,7 @@ impl Http {
                 .request(method.clone(), url.as_ref().clone())
                 .header(ACCEPT, JSON)
                 .timeout(self.settings.timeout);
-            // Credentials stay with the base's origin (R6, R11).
-            if !self.settings.headers.is_empty() && url.origin() == self.origin {
+            if same_origin && !self.settings.headers.is_empty() {
                 request = request.headers(self.settings.headers.clone());
             }
             if !call.headers.is_empty() {
@@ -267,6 +294,7 @@ impl Http {
                     .and_then(|location| url.join(location).ok());
                 if let Some(next) = next {
                     hops += 1;
+                    same_origin = next.origin() == self.origin;
                     url = Cow::Owned(next);
                     continue;
                 }
