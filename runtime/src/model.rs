@@ -41,7 +41,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn member_path(params: &Self::Params, id: &Self::Id) -> String {
         let mut path = Self::collection_path(params);
         path.push('/');
-        crate::push_param(&mut path, id);
+        crate::path::push_id(&mut path, id);
         path
     }
 
