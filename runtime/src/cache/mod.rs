@@ -109,7 +109,7 @@ use tokio::runtime::Handle;
 pub(crate) use self::flight::Waiter;
 use self::flight::{FIRST_SLOT, Flight, Outcome};
 pub(crate) use self::key::{Key, Kind};
-use self::store::State;
+use self::store::{Miss, State};
 use crate::Error;
 
 /// A cached value, type-erased; the key's type id says what it is.
@@ -215,24 +215,24 @@ impl Cache {
         reload: bool,
         load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Lookup {
-        if !reload {
-            if let Some(flight) = state.joinable(&key) {
-                // Both locks held: see "Locks" in the module docs.
-                if let Some((slot, inline)) = flight.join() {
-                    let flight = Arc::clone(flight);
-                    drop(state);
-                    if let Some(load) = inline {
-                        flight.spawn(self, load);
-                    }
-                    return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot));
+        let Miss {
+            joinable,
+            revalidate,
+        } = state.miss(&key, reload);
+        if let Some(flight) = joinable {
+            // Both locks held: see "Locks" in the module docs.
+            if let Some((slot, inline)) = flight.join() {
+                drop(state);
+                if let Some(load) = inline {
+                    flight.spawn(self, load);
                 }
+                return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot));
             }
         }
         let Ok(runtime) = Handle::try_current() else {
             return Lookup::Fail(Error::no_runtime());
         };
         let start = state.next_number();
-        let revalidate = state.revalidate(&key);
         let flight = Arc::new(Flight::new(Arc::new(key), start, runtime));
         state.started(&flight);
         drop(state);

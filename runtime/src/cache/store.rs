@@ -67,6 +67,13 @@ impl Stored {
     }
 }
 
+/// What [`State::miss`] finds.
+#[derive(Default)]
+pub(super) struct Miss {
+    pub(super) joinable: Option<Arc<Flight>>,
+    pub(super) revalidate: Option<Revalidate>,
+}
+
 /// What a store update took out of the map, to be dropped once unlocked.
 #[must_use = "drop what is removed after unlocking"]
 #[derive(Default)]
@@ -108,27 +115,35 @@ impl State {
         entry.valid(self.type_floor(key))
     }
 
-    /// The valid value of `key` and its validators, if it has both: what a
-    /// load starting now may revalidate (R7). Off the hit path.
-    pub(super) fn revalidate(&self, key: &Key) -> Option<Revalidate> {
-        let entry = self.entries.get(key)?;
-        let stored = entry.value.as_ref()?;
-        if stored.number <= entry.floor(self.type_floor(key)) {
-            return None;
-        }
-        Some(Revalidate {
-            value: Arc::clone(&stored.value),
-            validators: Arc::clone(stored.validators.as_ref()?),
-        })
-    }
-
-    /// The newest load in flight for `key`, if it started after the key's
-    /// last write: a load that started before a save, destroy or
-    /// invalidation would answer with what the write replaced.
-    pub(super) fn joinable(&self, key: &Key) -> Option<&Arc<Flight>> {
-        let entry = self.entries.get(key)?;
+    /// What a get that is not a hit finds for `key`, in one lookup: the
+    /// newest load in flight, if a plain get may join it (it started after
+    /// the key's last write: a load from before a save, destroy or
+    /// invalidation would answer with what the write replaced), and the
+    /// valid value with its validators, if it has both, which a load
+    /// starting now may revalidate (R7).
+    pub(super) fn miss(&self, key: &Key, reload: bool) -> Miss {
+        let Some(entry) = self.entries.get(key) else {
+            return Miss::default();
+        };
         let floor = entry.floor(self.type_floor(key));
-        entry.newest.as_ref().filter(|flight| flight.start > floor)
+        let joinable = match &entry.newest {
+            Some(flight) if !reload && flight.start > floor => Some(Arc::clone(flight)),
+            _ => None,
+        };
+        let revalidate = entry
+            .value
+            .as_ref()
+            .filter(|stored| stored.number > floor)
+            .and_then(|stored| {
+                Some(Revalidate {
+                    value: Arc::clone(&stored.value),
+                    validators: Arc::clone(stored.validators.as_ref()?),
+                })
+            });
+        Miss {
+            joinable,
+            revalidate,
+        }
     }
 
     /// A load started: it becomes the newest of its key, which keeps an
