@@ -9,7 +9,7 @@ use std::future::Future;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::FutureExt;
@@ -223,7 +223,11 @@ impl FlightState {
 
     fn release(&mut self, slot: usize) {
         self.slots[slot] = None;
-        self.free.push(slot);
+        // A slot is reused only by a caller that joins, and none joins a
+        // load that is over.
+        if !matches!(self.driver, Driver::Done(_) | Driver::Cancelled) {
+            self.free.push(slot);
+        }
         self.live -= 1;
     }
 
@@ -334,16 +338,29 @@ impl Waiter {
     }
 
     fn take_outcome(&mut self) -> Poll<Result<Value, Error>> {
-        let mut state = lock(&self.flight.state);
-        let Driver::Done(outcome) = &state.driver else {
+        let outcome = outcome_for(lock(&self.flight.state), self.slot);
+        self.resolve(outcome)
+    }
+
+    fn resolve(&mut self, outcome: Option<Outcome>) -> Poll<Result<Value, Error>> {
+        let Some(outcome) = outcome else {
             return Poll::Ready(Err(Error::internal("a finished load has no outcome")));
         };
-        let outcome = outcome.clone();
-        state.release(self.slot);
-        drop(state);
         self.done = true;
         Poll::Ready(self.cache.resolve(&self.flight, outcome))
     }
+}
+
+/// The outcome of a finished load for the waiter in `slot`, which leaves
+/// it, with the flight locked by the caller: a poll that finds the outcome
+/// locks once.
+fn outcome_for(mut state: MutexGuard<'_, FlightState>, slot: usize) -> Option<Outcome> {
+    let Driver::Done(outcome) = &state.driver else {
+        return None;
+    };
+    let outcome = outcome.clone();
+    state.release(slot);
+    Some(outcome)
 }
 
 impl Future for Waiter {
@@ -356,8 +373,8 @@ impl Future for Waiter {
         }
         let mut state = lock(&this.flight.state);
         if let Driver::Done(_) = state.driver {
-            drop(state);
-            return this.take_outcome();
+            let outcome = outcome_for(state, this.slot);
+            return this.resolve(outcome);
         }
         if let Some(load) = state.take_inline(Driver::Polling {
             spawn_requested: false,
