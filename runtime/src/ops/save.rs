@@ -15,7 +15,7 @@ use crate::http::{Call, IDEMPOTENCY_KEY};
 use crate::{Client, Error, Model};
 
 pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
-    let key = new_key(client);
+    let key = new_key(client, value);
     let sent = send(client, value, key).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
     Ok(record(client, saved, sent.validators))
@@ -36,9 +36,11 @@ pub(super) async fn save_owned<M: Model>(
     Ok(record(client, saved, sent.validators))
 }
 
-/// A fresh idempotency key, unless the client sends none.
-pub(super) fn new_key(client: &Client) -> Option<Uuid> {
-    client.inner.idempotency_keys.then(Uuid::new_v4)
+/// A fresh idempotency key for saving `value`, if it is a create and the
+/// client sends keys.
+pub(super) fn new_key<M: Model>(client: &Client, value: &M) -> Option<Uuid> {
+    // Only a create is sent with one (R5); a PUT is idempotent by itself.
+    (client.inner.idempotency_keys && value.is_new()).then(Uuid::new_v4)
 }
 
 /// What the answer to a save said.

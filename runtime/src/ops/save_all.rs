@@ -38,7 +38,9 @@ async fn run<M: Model>(
     all_or_fail(pending, limit, |item: Pending<M>| async move {
         // An input whose outcome is unknown keeps its key, so that a server
         // honouring it creates nothing twice.
-        let key = item.key.or_else(|| super::save::new_key(client));
+        let key = item
+            .key
+            .or_else(|| super::save::new_key(client, &item.value));
         match super::save::save_owned(client, item.value, key).await {
             Ok(saved) => Ok(saved),
             Err((value, error)) => {
