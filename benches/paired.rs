@@ -51,17 +51,15 @@
 mod common;
 
 use std::cell::Cell;
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
 
 use backrest::{DEFAULT_SAVE_ALL_CONCURRENCY, Fetch};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
-use tokio::runtime::Runtime;
 
+use common::pairing::{Ratio, format_time, paired};
 use common::{
     ID, Regime, User, buffer_unordered, clients, hit_peers, plain_get, serve_if_child, users,
 };
@@ -97,90 +95,11 @@ impl Filter {
     }
 }
 
-/// The median and quartiles of the per-round ratio, and the mean times.
-#[derive(Clone, Copy)]
-struct Ratio {
-    median: f64,
-    low: f64,
-    high: f64,
-    rounds: usize,
-    ours: f64,
-    peer: f64,
-}
-
-/// Seconds per call of `f`, over `calls` calls.
-async fn block<F, Fut>(calls: usize, f: &mut F) -> f64
-where
-    F: FnMut() -> Fut,
-    Fut: Future,
-{
-    let start = Instant::now();
-    for _ in 0..calls {
-        black_box(f().await);
-    }
-    start.elapsed().as_secs_f64() / calls as f64
-}
-
-/// Times `ours` and `peer` in `rounds` pairs of blocks of `calls` calls
-/// (after one warm-up block each), alternating which goes first.
-fn paired<A, AF, B, BF>(
-    runtime: &Runtime,
-    (calls, rounds): (usize, usize),
-    mut ours: A,
-    mut peer: B,
-) -> Ratio
-where
-    A: FnMut() -> AF,
-    AF: Future,
-    B: FnMut() -> BF,
-    BF: Future,
-{
-    let (ratios, ours_mean, peer_mean) = runtime.block_on(async {
-        block(calls, &mut ours).await;
-        block(calls, &mut peer).await;
-        let mut ratios = Vec::with_capacity(rounds);
-        let (mut ours_sum, mut peer_sum) = (0.0, 0.0);
-        for round in 0..rounds {
-            let (a, b) = if round % 2 == 0 {
-                let a = block(calls, &mut ours).await;
-                (a, block(calls, &mut peer).await)
-            } else {
-                let b = block(calls, &mut peer).await;
-                (block(calls, &mut ours).await, b)
-            };
-            ratios.push(a / b);
-            ours_sum += a;
-            peer_sum += b;
-        }
-        ratios.sort_by(f64::total_cmp);
-        (ratios, ours_sum / rounds as f64, peer_sum / rounds as f64)
-    });
-    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-    Ratio {
-        median: at(0.5),
-        low: at(0.25),
-        high: at(0.75),
-        rounds,
-        ours: ours_mean,
-        peer: peer_mean,
-    }
-}
-
 /// Counts the calls of a closure, to check the server's count against.
 fn counted<F: FnMut() -> R, R>(calls: &Cell<u64>, mut f: F) -> impl FnMut() -> R {
     move || {
         calls.set(calls.get() + 1);
         f()
-    }
-}
-
-fn format_time(seconds: f64) -> String {
-    if seconds < 1e-6 {
-        format!("{:.1} ns", seconds * 1e9)
-    } else if seconds < 1e-3 {
-        format!("{:.2} µs", seconds * 1e6)
-    } else {
-        format!("{:.2} ms", seconds * 1e3)
     }
 }
 

@@ -19,11 +19,8 @@
 
 mod common;
 
-use std::future::Future;
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use backrest::{Client, Fetch, Model, Retry};
 use backrest_testkit::{Reply, Server};
@@ -32,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
 
+use common::pairing::{Ratio, format_time, paired};
 use common::{Loopback, User};
 
 /// A resource of about 100 KB that the server tags with an `ETag`.
@@ -110,7 +108,7 @@ fn reload_time(regime: &str, runtime: &Runtime, server: &Server) {
     );
     report(
         &format!("reload of 100 KB, 304 vs full, time ({regime})"),
-        time,
+        &time,
         "<= 0.3x",
     );
 }
@@ -147,64 +145,14 @@ async fn counting_proxy(upstream: String, counted: Arc<AtomicU64>) -> String {
     format!("http://{addr}")
 }
 
-/// Seconds per call over `calls` calls.
-async fn block<F: FnMut() -> Fut, Fut: Future>(calls: usize, f: &mut F) -> f64 {
-    let start = Instant::now();
-    for _ in 0..calls {
-        black_box(f().await);
-    }
-    start.elapsed().as_secs_f64() / calls as f64
-}
-
-/// The median, first and third quartile of `ours / peer` over `rounds`
-/// ABBA rounds of `calls` calls each, and the mean times.
-fn paired<A, AF, B, BF>(
-    runtime: &Runtime,
-    (calls, rounds): (usize, usize),
-    mut ours: A,
-    mut peer: B,
-) -> ([f64; 3], f64, f64)
-where
-    A: FnMut() -> AF,
-    AF: Future,
-    B: FnMut() -> BF,
-    BF: Future,
-{
-    runtime.block_on(async {
-        block(calls, &mut ours).await;
-        block(calls, &mut peer).await;
-        let mut ratios = Vec::with_capacity(rounds);
-        let (mut a_sum, mut b_sum) = (0.0, 0.0);
-        for round in 0..rounds {
-            let (a, b) = if round % 2 == 0 {
-                let a = block(calls, &mut ours).await;
-                (a, block(calls, &mut peer).await)
-            } else {
-                let b = block(calls, &mut peer).await;
-                (block(calls, &mut ours).await, b)
-            };
-            ratios.push(a / b);
-            a_sum += a;
-            b_sum += b;
-        }
-        ratios.sort_by(f64::total_cmp);
-        let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-        (
-            [at(0.5), at(0.25), at(0.75)],
-            a_sum / rounds as f64,
-            b_sum / rounds as f64,
-        )
-    })
-}
-
-fn report(name: &str, (ratio, ours, peer): ([f64; 3], f64, f64), target: &str) {
+fn report(name: &str, ratio: &Ratio, target: &str) {
     println!(
-        "{name:<52} {:>6.3}x (quartiles {:.3}-{:.3})  ours {:>9.2} µs  peer {:>9.2} µs  target {target}",
-        ratio[0],
-        ratio[1],
-        ratio[2],
-        ours * 1e6,
-        peer * 1e6,
+        "{name:<52} {:>6.3}x (quartiles {:.3}-{:.3})  ours {:>9}  peer {:>9}  target {target}",
+        ratio.median,
+        ratio.low,
+        ratio.high,
+        format_time(ratio.ours),
+        format_time(ratio.peer),
     );
 }
 
@@ -235,7 +183,7 @@ fn main() {
     );
     report(
         "cold fetch: Retry::attempts(3) vs Retry::none()",
-        retry,
+        &retry,
         "<= 1.02x",
     );
 

@@ -17,6 +17,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::{Builder, Runtime};
 
+pub(crate) mod pairing;
+
 /// The resource every benchmark fetches or saves: `/users/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
 #[model(path = "/users")]
