@@ -978,3 +978,135 @@ async fn r11_passwords_tokens_and_headers_never_appear_in_messages() {
     }
     assert!(err.to_string().contains("/users/7"), "{err}");
 }
+
+#[tokio::test]
+async fn r5_an_unknown_create_not_sent_again_stays_unknown_with_its_key() {
+    let server = Server::start().await;
+    let never = Gate::new();
+    let rejections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stored = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    server.handle(move |request| match request.json()["name"].as_str() {
+        // Rejected twice, then accepted.
+        Some("a") if rejections.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
+            Reply::text(422, "invalid")
+        }
+        // Stored, but the first answer never comes.
+        Some("b") if stored.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+            Reply::json(201, user_json(2, "b")).after(&never)
+        }
+        Some(name) => Reply::json(201, user_json(name.len() as u64 + 10, name)),
+        None => Reply::text(400, "no name"),
+    });
+    let client = |concurrency| {
+        Client::builder(&server.url())
+            .retry(Retry::none())
+            .timeout(Duration::from_millis(300))
+            .save_all_concurrency(concurrency)
+            .build()
+            .unwrap()
+    };
+    let users = vec![User::unsaved("a"), User::unsaved("b"), User::unsaved("c")];
+
+    let err = bounded(BOUND, User::save_all(&client(2), users))
+        .await
+        .unwrap_err();
+    assert_eq!(err.rejected(), &[0]);
+    assert_eq!(err.unknown(), &[1]);
+    // One at a time, "a" is rejected again first: "b" is not sent again,
+    // and is still unknown, not "not sent".
+    let err = bounded(BOUND, err.retry(&client(1))).await.unwrap_err();
+    assert_eq!(err.rejected(), &[0]);
+    assert_eq!(err.unknown(), &[1]);
+    assert_eq!(err.not_sent(), &[2]);
+    let saved = bounded(BOUND, err.retry(&client(1))).await.unwrap();
+    assert_eq!(saved.len(), 3);
+
+    let b: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.json()["name"] == "b")
+        .collect();
+    assert_eq!(b.len(), 2, "sent first, then by the second retry");
+    assert_eq!(key_of(&b[0]), key_of(&b[1]), "with its original key");
+}
+
+#[tokio::test]
+async fn r1_redirects_share_their_attempt_s_timeout() {
+    let server = Server::start().await;
+    for hop in 0..10 {
+        let next = format!("/slow/{}", hop + 1);
+        server.on(
+            "GET",
+            &format!("/slow/{hop}"),
+            Reply::empty(302).header("location", &next).delay_ms(150),
+        );
+    }
+    server.on(
+        "GET",
+        "/users/7",
+        Reply::empty(302).header("location", "/slow/0"),
+    );
+    let client = Client::builder(&server.url())
+        .timeout(Duration::from_millis(400))
+        .retry(Retry::none())
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let err = bounded(BOUND, User::fetch(&client, (), 7))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        server.total() <= 5,
+        "{} requests: the chain was cut",
+        server.total()
+    );
+}
+
+#[tokio::test]
+async fn r9_a_write_sent_without_a_complete_answer_invalidates_the_member() {
+    let server = Server::start().await;
+    let never = Gate::new();
+    server.on("GET", "/users/7", Reply::json(200, user_json(7, "old")));
+    server.on(
+        "PUT",
+        "/users/7",
+        Reply::json(200, user_json(7, "new")).after(&never),
+    );
+    server.on("DELETE", "/users/8", Reply::empty(204).after(&never));
+    server.on("GET", "/users/8", Reply::json(200, user_json(8, "old")));
+    let client = Client::builder(&server.url())
+        .timeout(Duration::from_millis(200))
+        .retry(Retry::none())
+        .build()
+        .unwrap();
+    User::fetch(&client, (), 7).await.unwrap();
+    User::fetch(&client, (), 8).await.unwrap();
+
+    let err = bounded(BOUND, User::new(7, "new").save(&client))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    let err = bounded(BOUND, User::new(8, "old").destroy(&client))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    User::fetch(&client, (), 7).await.unwrap();
+    User::fetch(&client, (), 8).await.unwrap();
+    assert_eq!(
+        server.count("GET", "/users/7"),
+        2,
+        "the save may have happened"
+    );
+    assert_eq!(
+        server.count("GET", "/users/8"),
+        2,
+        "the destroy may have happened"
+    );
+}

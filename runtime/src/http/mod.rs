@@ -67,10 +67,15 @@ impl Call {
         self.headers.contains_key(IF_NONE_MATCH) || self.headers.contains_key(IF_MODIFIED_SINCE)
     }
 
-    /// Whether a failed attempt may be sent again (R3): every method but
-    /// POST, and a POST that carries an idempotency key.
+    /// Whether a failed attempt may be sent again (R3): GET, PUT and
+    /// DELETE, and a POST that carries an idempotency key; never a PATCH,
+    /// which need not be idempotent.
     fn repeatable(&self) -> bool {
-        self.method != Method::POST || self.headers.contains_key(IDEMPOTENCY_KEY)
+        match self.method {
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE => true,
+            Method::POST => self.headers.contains_key(IDEMPOTENCY_KEY),
+            _ => false,
+        }
     }
 }
 
@@ -165,8 +170,10 @@ impl Http {
         if self.base.len() == self.shown_base.len() {
             return Cow::Borrowed(url);
         }
-        let rest = url.get(self.base.len()..).unwrap_or_default();
-        Cow::Owned(format!("{}{rest}", self.shown_base))
+        match url.strip_prefix(self.base.as_str()) {
+            Some(rest) => Cow::Owned(format!("{}{rest}", self.shown_base)),
+            None => Cow::Owned(Url::parse(url).map_or_else(|_| String::new(), |url| redact(&url))),
+        }
     }
 
     /// The parsed URL of `path`, refused when parsing would not keep the
@@ -255,6 +262,8 @@ impl Http {
         let method = &call.method;
         let mut url = Cow::Borrowed(url);
         let mut hops = 0;
+        // One timeout for the attempt, its redirects included (R1).
+        let deadline = tokio::time::Instant::now() + self.settings.timeout;
         // Credentials stay with the base's origin (R6, R11); a URL built
         // from the base is on it.
         let mut same_origin = self.under_base(&call.url) || url.origin() == self.origin;
@@ -267,7 +276,7 @@ impl Http {
                 .client
                 .request(method.clone(), url.as_ref().clone())
                 .header(ACCEPT, JSON)
-                .timeout(self.settings.timeout);
+                .timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
             if same_origin && !self.settings.headers.is_empty() {
                 request = request.headers(self.settings.headers.clone());
             }

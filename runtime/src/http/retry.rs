@@ -11,8 +11,8 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 ///
 /// Only failures that a new attempt can cure are retried: connect errors,
 /// attempt timeouts, a connection closed or reset before a complete answer,
-/// and the statuses 408, 429, 500, 502, 503 and 504. GET, PUT, PATCH and
-/// DELETE are retried; a POST only when it carries an `Idempotency-Key`
+/// and the statuses 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE
+/// are retried; a POST only when it carries an `Idempotency-Key`
 /// (see [`ClientBuilder::idempotency_keys`](crate::ClientBuilder::idempotency_keys)).
 /// Other statuses and decode errors are never retried.
 ///

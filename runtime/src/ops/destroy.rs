@@ -7,6 +7,7 @@ use reqwest::Method;
 
 use super::conditions;
 use crate::cache::{Key, Kind};
+use crate::error::Delivery;
 use crate::http::Call;
 use crate::{Client, Error, Model};
 
@@ -24,10 +25,13 @@ pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), 
             Ok(())
         }
         // Refused: nothing was deleted, but the value it was based on is
-        // not the server's any more, so the cache forgets it.
+        // not the server's any more, so the cache forgets it. Sent without
+        // a complete answer: it may have been deleted.
         Err(error) => {
             if conditions::precondition_failed(&error) {
                 client.cache().invalidated(&key);
+            } else if error.delivery() == Delivery::Unknown {
+                client.cache().destroyed(&key);
             }
             Err(error)
         }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::conditions;
 use crate::cache::{Key, Kind, Loaded, Validators};
+use crate::error::Delivery;
 use crate::http::{Call, IDEMPOTENCY_KEY};
 use crate::{Client, Error, Model};
 
@@ -85,6 +86,9 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
         Err(error) => {
             if conditions::precondition_failed(&error) {
                 refused(client, value);
+            } else if error.delivery() == Delivery::Unknown {
+                // Sent without a complete answer: it may have been written.
+                written_but_unread(client, value);
             }
             return Err(error);
         }

@@ -38,13 +38,20 @@ async fn run<M: Model>(
     all_or_fail(pending, limit, |item: Pending<M>| async move {
         // An input whose outcome is unknown keeps its key, so that a server
         // honouring it creates nothing twice.
+        // A key from before means an earlier attempt may have written it:
+        // it stays unknown (and keeps its key) until it is saved.
+        let sent_before = item.key.is_some();
         let key = item
             .key
             .or_else(|| super::save::new_key(client, &item.value));
         match super::save::save_owned(client, item.value, key).await {
             Ok(saved) => Ok(saved),
             Err((value, error)) => {
-                let delivery = error.delivery();
+                let delivery = if sent_before {
+                    Delivery::Unknown
+                } else {
+                    error.delivery()
+                };
                 Err((
                     Pending {
                         value,
@@ -182,14 +189,25 @@ impl<M: Model> SaveAllError<M> {
         } = self;
         let total = saved.len() + unsaved.len();
         let indices: Vec<usize> = unsaved.iter().map(|(index, _)| *index).collect();
-        let pending = unsaved.into_iter().map(|(index, value)| Pending {
-            value,
-            key: keys
-                .binary_search_by_key(&index, |(i, _)| *i)
-                .ok()
-                .map(|at| keys[at].1),
-            delivery: Delivery::NotSent,
-        });
+        let pending = unsaved
+            .into_iter()
+            .map(|(index, value)| Pending {
+                value,
+                key: keys
+                    .binary_search_by_key(&index, |(i, _)| *i)
+                    .ok()
+                    .map(|at| keys[at].1),
+                delivery: Delivery::NotSent,
+            })
+            .map(|pending| Pending {
+                // Unknown stays unknown if it is not sent again.
+                delivery: if pending.key.is_some() {
+                    Delivery::Unknown
+                } else {
+                    Delivery::NotSent
+                },
+                ..pending
+            });
         match run(client, pending).await {
             Ok(values) => {
                 let mut all: Vec<Option<M>> = std::iter::repeat_with(|| None).take(total).collect();
