@@ -39,22 +39,33 @@ fn client_with(server: &Server, retry: Retry) -> Client {
         .expect("valid base")
 }
 
+/// Scripts `method path` to be received and never answered (until the
+/// server is dropped).
+fn hold(server: &Server, method: &str, path: &str, reply: Reply) {
+    server.on(method, path, reply.after(&Gate::new()));
+}
+
+/// A client on `server` whose attempts time out after `millis`.
+fn timing_out(server: &Server, millis: u64, retry: Retry) -> Client {
+    Client::builder(&server.url())
+        .timeout(Duration::from_millis(millis))
+        .retry(retry)
+        .build()
+        .expect("valid base")
+}
+
 // R1 Bounded time ------------------------------------------------------------
 
 #[tokio::test]
 async fn r1_a_server_that_never_answers_fails_each_attempt_at_the_timeout() {
     let server = Server::start().await;
-    let never = Gate::new();
-    server.on(
+    hold(
+        &server,
         "GET",
         "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&never),
+        Reply::json(200, user_json(7, "Ada")),
     );
-    let client = Client::builder(&server.url())
-        .timeout(Duration::from_millis(200))
-        .retry(quick(2))
-        .build()
-        .unwrap();
+    let client = timing_out(&server, 200, quick(2));
 
     let started = Instant::now();
     let err = bounded(BOUND, User::fetch(&client, (), 7))
@@ -74,17 +85,13 @@ async fn r1_a_server_that_never_answers_fails_each_attempt_at_the_timeout() {
 #[tokio::test]
 async fn r1_coalesced_callers_of_a_silent_server_are_released_together() {
     let server = Server::start().await;
-    let never = Gate::new();
-    server.on(
+    hold(
+        &server,
         "GET",
         "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&never),
+        Reply::json(200, user_json(7, "Ada")),
     );
-    let client = Client::builder(&server.url())
-        .timeout(Duration::from_millis(200))
-        .retry(Retry::none())
-        .build()
-        .unwrap();
+    let client = timing_out(&server, 200, Retry::none());
 
     let calls = (0..50).map(|_| User::fetch(&client, (), 7));
     let results = bounded(BOUND, join_all(calls)).await;
@@ -99,11 +106,11 @@ async fn r1_coalesced_callers_of_a_silent_server_are_released_together() {
 #[tokio::test(start_paused = true)]
 async fn r1_the_default_timeout_is_30_seconds_per_attempt() {
     let server = Server::start().await;
-    let never = Gate::new();
-    server.on(
+    hold(
+        &server,
         "GET",
         "/users/7",
-        Reply::json(200, user_json(7, "Ada")).after(&never),
+        Reply::json(200, user_json(7, "Ada")),
     );
     let client = client_with(&server, Retry::none());
 
@@ -1046,11 +1053,7 @@ async fn r1_redirects_share_their_attempt_s_timeout() {
         "/users/7",
         Reply::empty(302).header("location", "/slow/0"),
     );
-    let client = Client::builder(&server.url())
-        .timeout(Duration::from_millis(400))
-        .retry(Retry::none())
-        .build()
-        .unwrap();
+    let client = timing_out(&server, 400, Retry::none());
 
     let started = Instant::now();
     let err = bounded(BOUND, User::fetch(&client, (), 7))
@@ -1081,11 +1084,7 @@ async fn r9_a_write_sent_without_a_complete_answer_invalidates_the_member() {
     );
     server.on("DELETE", "/users/8", Reply::empty(204).after(&never));
     server.on("GET", "/users/8", Reply::json(200, user_json(8, "old")));
-    let client = Client::builder(&server.url())
-        .timeout(Duration::from_millis(200))
-        .retry(Retry::none())
-        .build()
-        .unwrap();
+    let client = timing_out(&server, 200, Retry::none());
     User::fetch(&client, (), 7).await.unwrap();
     User::fetch(&client, (), 8).await.unwrap();
 
