@@ -86,7 +86,7 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             Some((index, field)) => {
                 let index = Index::from(index);
                 let arg = on(field.ty, quote!(&__params.#index));
-                quote!(#private::push_param(&mut __path, #arg);)
+                quote!(#private::push_param(__path, #arg);)
             }
             None => TokenStream::new(),
         },
@@ -146,8 +146,12 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
 
             fn collection_path(__params: &Self::Params) -> #private::String {
                 let mut __path = #private::String::with_capacity(#capacity);
-                #(#pushes)*
+                <Self as #private::Model>::write_collection_path(__params, &mut __path);
                 __path
+            }
+
+            fn write_collection_path(__params: &Self::Params, __path: &mut #private::String) {
+                #(#pushes)*
             }
 
             fn params(&self) -> Self::Params {
@@ -245,7 +249,7 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         let output = method.output(private);
         quote! {
             #[doc = #doc]
-            #vis fn #name #generics(#(#inputs),*) -> #output {
+            #vis fn #name #generics(#(#inputs),*) #output {
                 #model_trait::#name(#(#args),*)
             }
         }

@@ -59,7 +59,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         let body = method.stand_in(private);
         quote! {
             #[doc = #doc]
-            #vis fn #name #generics(#(#inputs,)*) -> #output {
+            #vis fn #name #generics(#(#inputs,)*) #output {
                 #body
             }
         }

@@ -192,7 +192,8 @@ pub(crate) const METHODS: &[Method] = &[
                 ident, id, member, ..
             } = doc;
             format!(
-                "Drops the `{ident}` with this `{id}` (`{member}`) from the client's cache,                  without a request: the next fetch of it sends one."
+                "Drops the `{ident}` with this `{id}` (`{member}`) from the client's cache, \
+                 without a request: the next fetch of it sends one."
             )
         },
     },
@@ -205,7 +206,8 @@ pub(crate) const METHODS: &[Method] = &[
         doc: |doc| {
             let Doc { ident, .. } = doc;
             format!(
-                "Drops every `{ident}` and every list of them from the client's cache,                  without a request."
+                "Drops every `{ident}` and every list of them from the client's cache, \
+                 without a request."
             )
         },
     },
@@ -246,7 +248,8 @@ impl Method {
         self.named().unwrap_or_else(|| quote!('_))
     }
 
-    /// `impl Future<Output = ..> + Send + '_`.
+    /// `-> impl Future<Output = ..> + Send + '_`, or nothing for a method
+    /// that returns nothing.
     pub(crate) fn output(&self, private: &TokenStream) -> TokenStream {
         let result = |ok: TokenStream| quote!(#private::Result<#ok, #private::Error>);
         let output = match self.output {
@@ -257,10 +260,10 @@ impl Method {
                 quote!(#private::Result<#private::Vec<Self>, #private::SaveAllError<Self>>)
             }
             Output::Destroyed => result(quote!(())),
-            Output::Nothing => return quote!(()),
+            Output::Nothing => return TokenStream::new(),
         };
         let bound = self.bound();
-        quote!(impl #private::Future<Output = #output> + #private::Send + #bound)
+        quote!(-> impl #private::Future<Output = #output> + #private::Send + #bound)
     }
 
     /// The body of a stand-in for a failed derive: a future that never

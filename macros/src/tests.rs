@@ -83,7 +83,7 @@ fn the_expansion_is_glue_through_private() {
     assert!(out.contains("type Params = (u64 ,) ;"), "{out}");
     assert!(out.contains("__path . push_str (\"/orgs/\")"), "{out}");
     assert!(
-        out.contains(":: backrest :: __private :: push_param (& mut __path , & __params . 0)"),
+        out.contains(":: backrest :: __private :: push_param (__path , & __params . 0)"),
         "{out}"
     );
     assert!(

@@ -53,11 +53,26 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// percent-encoded as one segment (see [`push_param`](crate::push_param)).
     fn collection_path(params: &Self::Params) -> String;
 
+    /// Appends the collection path for these parameters to `path`. The
+    /// derive writes it in place; by default it appends
+    /// [`collection_path`](Model::collection_path). A cache hit builds its
+    /// key with it in a buffer it reuses, and so allocates nothing.
+    fn write_collection_path(params: &Self::Params, path: &mut String) {
+        path.push_str(&Self::collection_path(params));
+    }
+
+    /// Appends the member path to `path`: the collection path, `/`, and the
+    /// encoded id.
+    fn write_member_path(params: &Self::Params, id: &Self::Id, path: &mut String) {
+        Self::write_collection_path(params, path);
+        path.push('/');
+        crate::path::push_id(path, id);
+    }
+
     /// The member path: the collection path, `/`, and the encoded id.
     fn member_path(params: &Self::Params, id: &Self::Id) -> String {
-        let mut path = Self::collection_path(params);
-        path.push('/');
-        crate::path::push_id(&mut path, id);
+        let mut path = String::with_capacity(48);
+        Self::write_member_path(params, id, &mut path);
         path
     }
 
@@ -98,7 +113,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         params: Self::Params,
         id: Self::Id,
     ) -> impl Future<Output = Result<Arc<Self>, Error>> + Send {
-        ops::fetch::<Self>(client, Self::member_path(&params, &id), Fetch::new())
+        ops::fetch::<Self>(client, params, id, Fetch::new())
     }
 
     /// Fetches one member with options, such as [`Fetch::reload`].
@@ -108,7 +123,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         id: Self::Id,
         options: Fetch,
     ) -> impl Future<Output = Result<Arc<Self>, Error>> + Send {
-        ops::fetch::<Self>(client, Self::member_path(&params, &id), options)
+        ops::fetch::<Self>(client, params, id, options)
     }
 
     /// Fetches the whole collection: shared and cached like
@@ -118,7 +133,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         client: &Client,
         params: Self::Params,
     ) -> impl Future<Output = Result<Arc<Vec<Self>>, Error>> + Send {
-        ops::fetch_all::<Self>(client, Self::collection_path(&params), Fetch::new())
+        ops::fetch_all::<Self>(client, params, Fetch::new())
     }
 
     /// Fetches the whole collection with options, such as [`Fetch::reload`].
@@ -127,7 +142,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         params: Self::Params,
         options: Fetch,
     ) -> impl Future<Output = Result<Arc<Vec<Self>>, Error>> + Send {
-        ops::fetch_all::<Self>(client, Self::collection_path(&params), options)
+        ops::fetch_all::<Self>(client, params, options)
     }
 
     /// Saves this value: POST to the collection when it is new, otherwise PUT

@@ -1,6 +1,11 @@
-//! What the cache stores values under.
+//! What the cache stores values under, and the borrowed form a lookup
+//! uses ([`KeyRef`]), so that a hit allocates nothing.
 
 use std::any::TypeId;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use equivalent::Equivalent;
 
 /// Whether a key names one member or a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -13,7 +18,9 @@ pub(crate) enum Kind {
 }
 
 /// What a cache entry is for: (model type, kind, resource path).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Its `Hash` is [`KeyRef`]'s, field by field, so that either finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Key {
     pub(super) type_id: TypeId,
     pub(super) kind: Kind,
@@ -31,5 +38,43 @@ impl Key {
 
     pub(crate) fn path(&self) -> &str {
         &self.path
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.borrowed().hash(state);
+    }
+}
+
+/// A [`Key`] whose path is borrowed: what a lookup hashes and compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct KeyRef<'a> {
+    pub(crate) type_id: TypeId,
+    pub(crate) kind: Kind,
+    pub(crate) path: &'a str,
+}
+
+impl Key {
+    pub(crate) fn borrowed(&self) -> KeyRef<'_> {
+        KeyRef {
+            type_id: self.type_id,
+            kind: self.kind,
+            path: &self.path,
+        }
+    }
+}
+
+impl KeyRef<'_> {
+    /// The owned key, for an entry or a flight.
+    pub(crate) fn to_key(self) -> Key {
+        Key::new(self.type_id, self.kind, self.path.to_owned())
+    }
+}
+
+impl Equivalent<Arc<Key>> for KeyRef<'_> {
+    #[inline]
+    fn equivalent(&self, key: &Arc<Key>) -> bool {
+        *self == key.borrowed()
     }
 }

@@ -111,7 +111,7 @@ use tokio::time::Instant;
 
 pub(crate) use self::flight::Waiter;
 use self::flight::{FIRST_SLOT, Flight, Outcome};
-pub(crate) use self::key::{Key, Kind};
+pub(crate) use self::key::{Key, KeyRef, Kind};
 pub use self::stats::CacheStats;
 pub(crate) use self::stats::Stats;
 use self::store::{Garbage, Miss, State, Values};
@@ -296,7 +296,7 @@ impl Cache {
     /// task of its own when a second caller joins.
     pub(crate) fn get(
         self: &Arc<Self>,
-        key: Key,
+        key: KeyRef<'_>,
         policy: Policy,
         load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Lookup {
@@ -317,7 +317,7 @@ impl Cache {
     #[inline(never)]
     fn slow_get(
         self: &Arc<Self>,
-        key: Key,
+        key: KeyRef<'_>,
         policy: Policy,
         load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Lookup {
@@ -330,7 +330,7 @@ impl Cache {
         let Miss {
             joinable,
             revalidate,
-        } = state.miss(&self.values, &key, policy.reload);
+        } = state.miss(&self.values, key, policy.reload);
         match (cached, freshness) {
             (Some(stored), Some(Freshness::Fresh)) => {
                 self.stats.hit();
@@ -376,7 +376,7 @@ impl Cache {
     fn start(
         self: &Arc<Self>,
         mut state: MutexGuard<'_, State>,
-        key: Key,
+        key: KeyRef<'_>,
         revalidate: Option<Revalidate>,
         load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Result<Waiter, Error> {
@@ -384,7 +384,7 @@ impl Cache {
             return Err(Error::no_runtime());
         };
         let start = state.next_number();
-        let flight = Arc::new(Flight::new(Arc::new(key), start, runtime));
+        let flight = Arc::new(Flight::new(Arc::new(key.to_key()), start, runtime));
         state.started(&flight);
         drop(state);
 
@@ -548,7 +548,7 @@ impl Cache {
         }
         let newer = self
             .values
-            .peek(&*flight.key)
+            .peek(&flight.key.borrowed())
             .filter(|stored| stored.number > flight.start.max(outcome.number));
         match newer {
             Some(stored) => Ok(stored.value),
@@ -562,7 +562,7 @@ impl Cache {
         let state = lock(&self.state);
         let loading = state
             .in_flight()
-            .filter(|key| !self.values.contains_key(&***key))
+            .filter(|key| !self.values.contains_key(&key.borrowed()))
             .count();
         self.values.len() + loading
     }

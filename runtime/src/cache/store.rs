@@ -39,6 +39,8 @@ use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::KeyRef;
+
 use foldhash::fast::RandomState;
 use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 use tokio::time::Instant;
@@ -153,7 +155,7 @@ pub(super) struct State {
     counter: u64,
     /// The keys with loads in flight. (foldhash, not SipHash: hashing a key
     /// was a third of a cache hit.)
-    entries: HashMap<Arc<Key>, Entry, RandomState>,
+    entries: hashbrown::HashMap<Arc<Key>, Entry, RandomState>,
     /// The last invalidation of each type's collections.
     collection_floors: HashMap<TypeId, u64, RandomState>,
     /// The last invalidation of all of each type's members.
@@ -225,16 +227,16 @@ impl State {
     /// answer with what the write replaced), and the value with its
     /// validators, if it has both, which a load starting now may revalidate
     /// (R7), stale or not.
-    pub(super) fn miss(&self, values: &Values, key: &Key, reload: bool) -> Miss {
+    pub(super) fn miss(&self, values: &Values, key: KeyRef<'_>, reload: bool) -> Miss {
         let joinable = if reload {
             None
         } else {
-            self.entries.get(key).and_then(|entry| {
+            self.entries.get(&key).and_then(|entry| {
                 let flight = entry.newest.as_ref()?;
                 (flight.start > self.floor(key, entry)).then(|| Arc::clone(flight))
             })
         };
-        let revalidate = values.peek(key).and_then(|stored| {
+        let revalidate = values.peek(&key).and_then(|stored| {
             Some(Revalidate {
                 validators: stored.validators?,
                 value: stored.value,
@@ -266,9 +268,11 @@ impl State {
     ) -> Ended {
         let key = &flight.key;
         let mut garbage = Garbage::default();
-        let current = values.peek(key).map(|stored| (stored.number, stored.value));
-        let floor = match self.entries.get(key) {
-            Some(entry) => self.floor(key, entry),
+        let current = values
+            .peek(&key.borrowed())
+            .map(|stored| (stored.number, stored.value));
+        let floor = match self.entries.get(&key.borrowed()) {
+            Some(entry) => self.floor(key.borrowed(), entry),
             // Unreachable: a key keeps its entry while a load is in flight.
             None => u64::MAX,
         };
@@ -362,7 +366,7 @@ impl State {
             if key.type_id == type_id {
                 garbage
                     .values
-                    .extend(values.remove(&key).map(|(_, stored)| stored));
+                    .extend(values.remove(&key.borrowed()).map(|(_, stored)| stored));
                 garbage.keys.push(key);
             }
         }
@@ -395,7 +399,7 @@ impl State {
             // before it take its place: nor must the key's own value, if it
             // was too heavy for its shard and refused (the value it
             // replaces, if any, went with it).
-            if let Some(entry) = self.entries.get_mut(&key) {
+            if let Some(entry) = self.entries.get_mut(&key.borrowed()) {
                 entry.floor = entry.floor.max(stored.number);
             }
             if *key != *inserted {
@@ -406,7 +410,7 @@ impl State {
             garbage.values.push(stored);
         }
         if inserted.kind == Kind::Collection {
-            if values.contains_key(&*inserted) {
+            if values.contains_key(&inserted.borrowed()) {
                 let keys = self.collections.entry(inserted.type_id).or_default();
                 keys.insert(inserted);
             } else {
@@ -426,10 +430,11 @@ impl State {
 
     /// Takes the value of `key` and raises its floor to `number`.
     fn evict(&mut self, values: &Values, key: &Key, number: u64, garbage: &mut Garbage) {
-        if let Some(entry) = self.entries.get_mut(key) {
+        let key = key.borrowed();
+        if let Some(entry) = self.entries.get_mut(&key) {
             entry.floor = number;
         }
-        if let Some((key, stored)) = values.remove(key) {
+        if let Some((key, stored)) = values.remove(&key) {
             garbage.keys.push(key);
             garbage.values.push(stored);
         }
@@ -437,7 +442,7 @@ impl State {
 
     /// The floor under `key`, which has `entry`: its own, its type's and the
     /// whole cache's.
-    fn floor(&self, key: &Key, entry: &Entry) -> u64 {
+    fn floor(&self, key: KeyRef<'_>, entry: &Entry) -> u64 {
         let floors = match key.kind {
             Kind::Member => &self.member_floors,
             Kind::Collection => &self.collection_floors,
@@ -449,7 +454,7 @@ impl State {
     /// A load of `flight`'s key ended or was abandoned; the key's entry goes
     /// with its last load.
     fn forget(&mut self, flight: &Arc<Flight>, garbage: &mut Garbage) {
-        let Some(entry) = self.entries.get_mut(&flight.key) else {
+        let Some(entry) = self.entries.get_mut(&flight.key.borrowed()) else {
             return;
         };
         entry.flights -= 1;
@@ -461,7 +466,7 @@ impl State {
             entry.newest = None;
         }
         if entry.flights == 0 {
-            garbage.entry = self.entries.remove(&flight.key);
+            garbage.entry = self.entries.remove(&flight.key.borrowed());
         }
     }
 
@@ -479,7 +484,7 @@ impl State {
             return;
         };
         for key in keys.drain() {
-            if let Some((key, stored)) = values.remove(&key) {
+            if let Some((key, stored)) = values.remove(&key.borrowed()) {
                 garbage.keys.push(key);
                 garbage.values.push(stored);
             }

@@ -26,7 +26,9 @@ fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
 }
 
 fn hit(cache: &Arc<Cache>, path: &str) -> Option<u32> {
-    match cache.get(key(path), Policy::PLAIN, |_, _| panic!("expected a hit")) {
+    match cache.get(key(path).borrowed(), Policy::PLAIN, |_, _| {
+        panic!("expected a hit")
+    }) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
         _ => None,
     }
@@ -47,8 +49,10 @@ async fn settle() {
 #[tokio::test]
 async fn an_abandoned_load_leaves_no_entry_behind() {
     let cache = Arc::new(Cache::default());
-    let mut first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())));
-    let mut second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        Box::pin(pending())
+    }));
+    let mut second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         panic!("a plain get joins the load in flight")
     }));
     assert!(poll_once(first.as_mut()).is_pending());
@@ -69,13 +73,13 @@ async fn an_abandoned_load_leaves_no_entry_behind() {
 #[tokio::test]
 async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
     let cache = Arc::new(Cache::default());
-    let fail = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let fail = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         Box::pin(ready(Err(Error::internal("test"))))
     }));
     assert!(fail.await.is_err());
     assert_eq!(cache.entry_count(), 0);
 
-    let load = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let load = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         Box::pin(ready(Ok(loaded(5))))
     }));
     assert!(load.await.is_ok());
@@ -86,14 +90,14 @@ async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
 async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
     let cache = Arc::new(Cache::default());
     let (send, receive) = tokio::sync::oneshot::channel::<()>();
-    let mut first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         Box::pin(async move {
             let _ = receive.await;
             Ok(loaded(1))
         })
     }));
     assert!(poll_once(first.as_mut()).is_pending());
-    let second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
+    let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
     let _ = send.send(());
     // `first` is never polled again; `second` still resolves.
     let got = second.await.unwrap();
@@ -113,11 +117,13 @@ async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
 #[tokio::test]
 async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())));
+    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        Box::pin(pending())
+    }));
     assert!(poll_once(old.as_mut()).is_pending());
     cache.destroyed(&key("/a"));
     let mut started = false;
-    let fresh = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let fresh = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         started = true;
         Box::pin(ready(Ok(loaded(2))))
     }));
@@ -129,9 +135,11 @@ async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
 #[tokio::test]
 async fn numbers_only_move_forward() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())));
+    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        Box::pin(pending())
+    }));
     assert!(poll_once(old.as_mut()).is_pending());
-    let reload = waiter(cache.get(key("/a"), Policy::RELOAD, |_, _| {
+    let reload = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _| {
         Box::pin(ready(Ok(loaded(2))))
     }));
     assert_eq!(reload.await.unwrap().downcast_ref::<u32>(), Some(&2));
@@ -143,10 +151,10 @@ async fn numbers_only_move_forward() {
 #[tokio::test]
 async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
     let cache = Arc::new(Cache::default());
-    let mut early = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let mut early = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         Box::pin(ready(Ok(loaded(1))))
     }));
-    let late = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
+    let late = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
     assert!(poll_once(early.as_mut()).is_pending());
     // The load finishes; `late` resolves with its value...
     assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
@@ -161,7 +169,9 @@ async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
 #[test]
 fn without_a_tokio_runtime_a_load_is_an_error_not_a_panic() {
     let cache = Arc::new(Cache::default());
-    match cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())) {
+    match cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        Box::pin(pending())
+    }) {
         Lookup::Fail(err) => assert!(err.to_string().contains("Tokio"), "{err}"),
         _ => panic!("expected an error"),
     }
@@ -187,10 +197,11 @@ async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
     let cache = Arc::new(Cache::default());
     let (count, waker) = counting();
     let mut joined = None;
-    let first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         // Another caller joins after the flight is published but before
         // its load is stored, and parks.
-        let mut second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
+        let mut second =
+            waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
         assert!(
             second
                 .as_mut()
@@ -222,14 +233,14 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         .unwrap();
     let first = {
         let _enter = gone.enter();
-        waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
             Box::pin(ready(Ok(loaded(1))))
         }))
     };
     drop(gone);
     // A caller outside any runtime joins: the load moves to a task on
     // the first caller's runtime, which is gone, so the task never runs.
-    let second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
+    let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -239,7 +250,7 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         let err = got.expect("the joiner resolves").expect_err("interrupted");
         assert!(err.to_string().contains("stopped"), "{err}");
         // And the key is not stuck on that flight for later callers.
-        let third = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        let third = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
             Box::pin(ready(Ok(loaded(3))))
         }));
         let got = tokio::time::timeout(Duration::from_secs(5), third).await;
@@ -258,7 +269,7 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
         .unwrap();
     let _first = {
         let _enter = idle.enter();
-        waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
             Box::pin(ready(Ok(loaded(1))))
         }))
     };
@@ -267,7 +278,7 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
+        let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
         let got = tokio::time::timeout(Duration::from_secs(5), second).await;
         assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
     });
@@ -277,12 +288,12 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
 async fn a_panic_while_building_a_load_does_not_poison_the_key() {
     let cache = Arc::new(Cache::default());
     let panicked = catch_unwind(AssertUnwindSafe(|| {
-        cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
             panic!("building the load panics")
         })
     }));
     assert!(panicked.is_err());
-    let next = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+    let next = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
         Box::pin(ready(Ok(loaded(2))))
     }));
     let got = tokio::time::timeout(Duration::from_secs(5), next).await;
@@ -302,7 +313,7 @@ impl Future for JoinThenReady {
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
         let joiner = waiter(
             self.cache
-                .get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")),
+                .get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")),
         );
         *lock(&self.joined) = Some(joiner);
         Poll::Ready(Ok(loaded(1)))
@@ -323,7 +334,9 @@ async fn a_load_that_panics_when_dropped_does_not_hang_a_joiner() {
         cache: Arc::clone(&cache),
         joined: Arc::clone(&joined),
     };
-    let mut first = waiter(cache.get(key("/a"), Policy::PLAIN, move |_, _| Box::pin(load)));
+    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, move |_, _| {
+        Box::pin(load)
+    }));
     let polled = catch_unwind(AssertUnwindSafe(|| poll_once(first.as_mut())));
     assert!(polled.is_err());
     drop(first);
@@ -348,10 +361,12 @@ fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
         // A second caller joins while the first builds the load, so the
         // load goes to a task as soon as it is built; then both leave at
         // once, from two threads.
-        let first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
-            joined = Some(waiter(
-                cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")),
-            ));
+        let first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+            joined = Some(waiter(cache.get(
+                key("/a").borrowed(),
+                Policy::PLAIN,
+                |_, _| panic!("joins"),
+            )));
             Box::pin(async move {
                 let _held = held;
                 pending::<Result<Loaded, Error>>().await
@@ -391,7 +406,9 @@ async fn an_invalidated_collection_does_not_keep_its_value() {
         validators: None,
         bytes: 1 << 20,
     };
-    let load = waiter(cache.get(list, Policy::PLAIN, move |_, _| Box::pin(ready(Ok(big)))));
+    let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, move |_, _| {
+        Box::pin(ready(Ok(big)))
+    }));
     drop(load.await.unwrap());
     assert_eq!(cache.entry_count(), 1);
     cache.saved(TypeId::of::<u32>(), None); // invalidates every u32 collection
@@ -420,7 +437,7 @@ fn captured(cache: &Arc<Cache>, reload: bool) -> Option<(Value, Option<String>)>
     } else {
         Policy::PLAIN
     };
-    drop(cache.get(key("/a"), policy, |_, revalidate| {
+    drop(cache.get(key("/a").borrowed(), policy, |_, revalidate| {
         seen = revalidate.map(|r| (r.value, r.validators.etag.clone()));
         Box::pin(pending())
     }));
@@ -453,10 +470,12 @@ async fn r7_a_not_modified_load_stores_the_captured_arc_as_the_newest() {
     let value = tagged(1, "\"v1\"");
     let held = Arc::clone(&value.value);
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
-    let reload = waiter(cache.get(key("/a"), Policy::RELOAD, |_, revalidate| {
-        let revalidate = revalidate.expect("a value to revalidate");
-        Box::pin(ready(Ok(revalidate.not_modified())))
-    }));
+    let reload = waiter(
+        cache.get(key("/a").borrowed(), Policy::RELOAD, |_, revalidate| {
+            let revalidate = revalidate.expect("a value to revalidate");
+            Box::pin(ready(Ok(revalidate.not_modified())))
+        }),
+    );
     assert!(Arc::ptr_eq(&reload.await.unwrap(), &held));
     // Stored again, validators included: a next reload revalidates it too.
     let (again, etag) = captured(&cache, true).expect("still revalidatable");
@@ -469,13 +488,17 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
     let cache = Arc::new(Cache::default());
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(1, "\"v1\""))));
     let (answer, answered) = tokio::sync::oneshot::channel::<()>();
-    let mut reload = waiter(cache.get(key("/a"), Policy::RELOAD, move |_, revalidate| {
-        let revalidate = revalidate.expect("a value to revalidate");
-        Box::pin(async move {
-            let _ = answered.await;
-            Ok(revalidate.not_modified())
-        })
-    }));
+    let mut reload = waiter(cache.get(
+        key("/a").borrowed(),
+        Policy::RELOAD,
+        move |_, revalidate| {
+            let revalidate = revalidate.expect("a value to revalidate");
+            Box::pin(async move {
+                let _ = answered.await;
+                Ok(revalidate.not_modified())
+            })
+        },
+    ));
     assert!(poll_once(reload.as_mut()).is_pending());
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(2, "\"v2\""))));
     answer.send(()).unwrap();
@@ -485,8 +508,8 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
 }
 
 /// The value cached for `key`, if any, without a load staying behind.
-fn peek(cache: &Arc<Cache>, key: Key) -> Option<u32> {
-    match cache.get(key, Policy::PLAIN, |_, _| Box::pin(pending())) {
+fn peek(cache: &Arc<Cache>, key: &Key) -> Option<u32> {
+    match cache.get(key.borrowed(), Policy::PLAIN, |_, _| Box::pin(pending())) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
         _ => None,
     }
@@ -497,25 +520,25 @@ async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
     let cache = Arc::new(Cache::default());
     let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/".to_owned());
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
-    let load = waiter(cache.get(list.clone(), Policy::PLAIN, |_, _| {
+    let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, |_, _| {
         Box::pin(ready(Ok(loaded(10))))
     }));
     load.await.unwrap();
-    let mut old = waiter(cache.get(key("/a"), Policy::RELOAD, |_, _| {
+    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _| {
         Box::pin(ready(Ok(loaded(3))))
     }));
     cache.invalidated(&key("/a"));
-    assert_eq!(peek(&cache, key("/a")), None, "the member is gone");
+    assert_eq!(peek(&cache, &key("/a")), None, "the member is gone");
     assert_eq!(
         old.as_mut().await.unwrap().downcast_ref::<u32>(),
         Some(&3),
         "its caller still gets its answer"
     );
     assert_eq!(
-        peek(&cache, key("/a")),
+        peek(&cache, &key("/a")),
         None,
         "not cached: it started before"
     );
-    assert_eq!(peek(&cache, list), Some(10), "collections stay");
+    assert_eq!(peek(&cache, &list), Some(10), "collections stay");
     assert_eq!(cache.entry_count(), 1, "the member's entry is gone");
 }

@@ -3,6 +3,7 @@
 //! (R7), filling a member's etag (R8).
 
 use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use reqwest::Method;
 use tracing::{Instrument, Span};
 
 use super::conditions;
-use crate::cache::{Key, Kind, Load, Loaded, Lookup, Policy, Revalidate, Stats, Value};
+use crate::cache::{KeyRef, Kind, Load, Loaded, Lookup, Policy, Revalidate, Stats, Value};
 use crate::http::Call;
 use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
@@ -94,21 +95,61 @@ impl Fetch {
 
 pub(crate) async fn fetch<M: Model>(
     client: &Client,
-    path: String,
+    params: M::Params,
+    id: M::Id,
     options: Fetch,
 ) -> Result<Arc<M>, Error> {
-    let span = trace::span!("backrest.fetch", M, path.as_str());
-    cached::<M, M>(client, Kind::Member, path, options, fill_etag::<M>, span).await
+    cached::<M, M>(
+        client,
+        Kind::Member,
+        |path| M::write_member_path(&params, &id, path),
+        options,
+        fill_etag::<M>,
+    )
+    .await
 }
 
 pub(crate) async fn fetch_all<M: Model>(
     client: &Client,
-    path: String,
+    params: M::Params,
     options: Fetch,
 ) -> Result<Arc<Vec<M>>, Error> {
-    let span = trace::span!("backrest.fetch_all", M, path.as_str());
     // A collection's items have no `ETag` of their own.
-    cached::<M, Vec<M>>(client, Kind::Collection, path, options, |_, _| {}, span).await
+    cached::<M, Vec<M>>(
+        client,
+        Kind::Collection,
+        |path| M::write_collection_path(&params, path),
+        options,
+        |_, _| {},
+    )
+    .await
+}
+
+thread_local! {
+    /// Where a fetch writes its path to look it up: a hit allocates nothing.
+    static PATH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Calls `then` with the path `write` writes, in this thread's buffer (or a
+/// new string, should `then` ever run a fetch itself).
+fn with_path<R>(write: impl FnOnce(&mut String), then: impl FnOnce(&str) -> R) -> R {
+    PATH.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut path) => {
+            path.clear();
+            write(&mut path);
+            let result = then(&path);
+            // A very long path is not kept for every later fetch.
+            if path.capacity() > 4096 {
+                *path = String::new();
+            }
+            result
+        }
+        Err(_) => {
+            let mut path = String::new();
+            write(&mut path);
+            then(&path)
+        }
+    })
 }
 
 /// A member's `#[model(etag)]` field holds its answer's `ETag`, verbatim
@@ -117,27 +158,38 @@ fn fill_etag<M: Model>(value: &mut M, etag: Option<&str>) {
     value.set_etag(etag.map(str::to_owned));
 }
 
-/// A cached GET of `path`, decoded as a `T` and `fill`ed with its answer's
-/// `ETag`, under the key of model `M`.
+/// A cached GET of the path `write` writes, decoded as a `T` and `fill`ed
+/// with its answer's `ETag`, under the key of model `M`, in a
+/// `backrest.fetch` (or `fetch_all`) span.
 async fn cached<M: Model, T>(
     client: &Client,
     kind: Kind,
-    path: String,
+    write: impl FnOnce(&mut String),
     options: Fetch,
     fill: fn(&mut T, Option<&str>),
-    span: Span,
 ) -> Result<Arc<T>, Error>
 where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    let key = Key::new(TypeId::of::<M>(), kind, path);
     let policy = options.policy::<M>();
-    let lookup = client.cache().get(key, policy, |key, revalidate| {
-        let started = match policy.reload {
-            true => outcome::RELOAD,
-            false => outcome::MISS,
+    let (lookup, span) = with_path(write, |path| {
+        let span = match kind {
+            Kind::Member => trace::span!("backrest.fetch", M, path),
+            Kind::Collection => trace::span!("backrest.fetch_all", M, path),
         };
-        load::<T>(client, key.path(), revalidate, fill, span.clone(), started)
+        let key = KeyRef {
+            type_id: TypeId::of::<M>(),
+            kind,
+            path,
+        };
+        let lookup = client.cache().get(key, policy, |key, revalidate| {
+            let started = match policy.reload {
+                true => outcome::RELOAD,
+                false => outcome::MISS,
+            };
+            load::<T>(client, key.path(), revalidate, fill, span.clone(), started)
+        });
+        (lookup, span)
     });
     let value = match lookup {
         Lookup::Hit(value) => {
