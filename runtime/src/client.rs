@@ -115,7 +115,8 @@ impl Client {
     /// (until it is stale), and no request in flight from before is cached
     /// over it. The type's collections are left as they are. Returns the
     /// `Arc` that fetches will share, or `None` for a value without an id,
-    /// which has no member to cache it under.
+    /// which has no member to cache it under. (A value too heavy for the
+    /// cache's room is returned but not kept, as a fetched one would not be.)
     ///
     /// For values that arrive another way than through this client: a
     /// push from a websocket, the items of a list fetched by hand.
@@ -286,8 +287,9 @@ impl ClientBuilder {
     /// plus its key (at most 1 KiB more than the body); when a new entry
     /// needs room, the entries least likely to be used again are evicted
     /// (a CLOCK policy that resists scans, from `quick_cache`), and a body
-    /// heavier than one shard's room, about 4 MiB with the default, is
-    /// returned but not cached. `0` turns caching off: every fetch is a
+    /// heavier than one shard's room is returned but not cached: shards have
+    /// at least 4 MiB each (so with the default, a body of up to about 4 MiB
+    /// is always cached), or all of `bytes` when it is smaller. `0` turns caching off: every fetch is a
     /// request, still shared while in flight.
     pub fn max_cache_bytes(mut self, bytes: usize) -> Self {
         self.max_cache_bytes = bytes;

@@ -69,7 +69,8 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         crate::path::push_id(path, id);
     }
 
-    /// The member path: the collection path, `/`, and the encoded id.
+    /// The member path: what [`write_member_path`](Model::write_member_path)
+    /// writes. Override that one, not this: fetches build their key with it.
     fn member_path(params: &Self::Params, id: &Self::Id) -> String {
         let mut path = String::with_capacity(48);
         Self::write_member_path(params, id, &mut path);

@@ -608,3 +608,50 @@ async fn p3_a_collection_replaced_by_a_reload_is_still_invalidated_by_a_write() 
         "a replaced value is not evicted"
     );
 }
+// with the saved value that its own max age had just refused (P1).
+#[tokio::test]
+async fn p1_a_fetch_past_the_max_age_of_a_saved_value_never_joins_a_request_from_before_the_save() {
+    let server = Server::start().await;
+    let gate = Gate::new();
+    server.on(
+        "GET",
+        "/quotes/7",
+        Reply::json(200, user_json(7, "before")).after(&gate),
+    );
+    server.on("PUT", "/quotes/7", Reply::json(200, user_json(7, "saved")));
+    server.on("GET", "/quotes/7", Reply::json(200, user_json(7, "after")));
+    // A long per-attempt timeout, so that moving the clock 31 s does not
+    // time the held request out.
+    let client = Client::builder(&server.url())
+        .retry(Retry::none())
+        .timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+
+    let old = tokio::spawn({
+        let client = client.clone();
+        async move { Quote::fetch(&client, (), 7).await }
+    });
+    bounded(server.wait_for(1)).await;
+    let saved = Quote {
+        id: Some(7),
+        name: "saved".into(),
+    };
+    bounded(saved.save(&client)).await.unwrap();
+    age(Duration::from_secs(31)).await; // the saved value is past its max age
+
+    let fresh = tokio::spawn({
+        let client = client.clone();
+        async move { Quote::fetch(&client, (), 7).await }
+    });
+    let sent = tokio::time::timeout(Duration::from_secs(2), server.wait_for(3)).await;
+    let gets = server.count("GET", "/quotes/7");
+    gate.open();
+    let fresh = bounded(fresh).await.unwrap().unwrap();
+    bounded(old).await.unwrap().unwrap();
+    assert!(
+        sent.is_ok() && gets == 2,
+        "a request of its own, not a join of the one from before the save ({gets} GETs)"
+    );
+    assert_eq!(fresh.name, "after", "not the saved value past its max age");
+}

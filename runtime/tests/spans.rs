@@ -142,8 +142,78 @@ fn p4_spans() {
         every_operation_is_a_span_with_its_outcome_status_and_attempts_and_no_body(&recorder),
     );
     let recorder = Recorder::default();
-    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let guard = tracing::subscriber::set_default(recorder.clone());
     runtime.block_on(a_join_has_an_outcome_of_its_own(&recorder));
+    drop(guard);
+    let recorder = Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+    runtime
+        .block_on(a_stale_hit_keeps_its_outcome_and_its_refresh_has_a_span_of_its_own(&recorder));
+}
+
+/// `/news/{id}`: fresh for 30 s, then stale for 60 s.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct News {
+    id: Option<u64>,
+    name: String,
+}
+
+impl Model for News {
+    type Id = u64;
+    type Params = ();
+    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
+    const STALE_WHILE_REVALIDATE: Option<Duration> = Some(Duration::from_secs(60));
+
+    fn collection_path((): &()) -> String {
+        "/news".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// The refresh a stale hit starts records on a `backrest.refresh` span, so
+/// the stale fetch stays `stale` (found in review).
+async fn a_stale_hit_keeps_its_outcome_and_its_refresh_has_a_span_of_its_own(recorder: &Recorder) {
+    let server = Server::start().await;
+    server.on("GET", "/news/7", Reply::json(200, user_json(7, "old")));
+    server.on("GET", "/news/7", Reply::json(200, user_json(7, "new")));
+    let client = client(&server);
+    bounded(News::fetch(&client, (), 7)).await.unwrap();
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(40)).await;
+    tokio::time::resume();
+    let stale = bounded(News::fetch(&client, (), 7)).await.unwrap();
+    assert_eq!(stale.name, "old");
+    // The refresh is stored when its answer arrives.
+    bounded(async {
+        while News::fetch(&client, (), 7).await.unwrap().name != "new" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+
+    let spans = recorder.spans();
+    let outcome = |name: &str| -> Vec<Option<String>> {
+        spans
+            .iter()
+            .filter(|seen| seen.name == name)
+            .map(|seen| field(seen, "outcome").map(str::to_owned))
+            .collect()
+    };
+    let fetches = outcome("backrest.fetch");
+    assert_eq!(fetches[0].as_deref(), Some("miss"), "{fetches:?}");
+    assert_eq!(fetches[1].as_deref(), Some("stale"), "{fetches:?}");
+    assert_eq!(outcome("backrest.refresh"), [Some("miss".to_owned())]);
+    let refresh = spans
+        .iter()
+        .find(|seen| seen.name == "backrest.refresh")
+        .unwrap();
+    assert_eq!(field(refresh, "status"), Some("200"));
+    assert_eq!(field(refresh, "path"), Some("/news/7"));
 }
 
 async fn every_operation_is_a_span_with_its_outcome_status_and_attempts_and_no_body(

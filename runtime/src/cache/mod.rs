@@ -289,8 +289,9 @@ impl Cache {
     /// Looks `key` up. A plain get returns the cached value if it is fresh
     /// (or stale within `stale_while_revalidate`, starting one refresh), or
     /// joins the newest load in flight that started after the key's last
-    /// write, or starts `load(&key, revalidate)`; a reload always starts
-    /// one. `revalidate` is the key's value with its validators, if it has
+    /// write, or starts `load(&key, revalidate, refresh)`; a reload always
+    /// starts one. `refresh` is true for the background refresh of a stale
+    /// value, which no caller waits for. `revalidate` is the key's value with its validators, if it has
     /// both when the load starts (R7). A load started here runs inline in
     /// its caller's await while that caller is its only one, and moves to a
     /// task of its own when a second caller joins.
@@ -298,7 +299,7 @@ impl Cache {
         self: &Arc<Self>,
         key: KeyRef<'_>,
         policy: Policy,
-        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
+        load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
         if !policy.reload
             && let Some(stored) = self.values.get(&key)
@@ -319,7 +320,7 @@ impl Cache {
         self: &Arc<Self>,
         key: KeyRef<'_>,
         policy: Policy,
-        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
+        load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
         let state = lock(&self.state);
         let cached = match policy.reload {
@@ -341,7 +342,7 @@ impl Cache {
                 // One refresh at a time: a load in flight is one.
                 if joinable.is_none()
                     && let Ok(runtime) = Handle::try_current()
-                    && let Ok(waiter) = self.start(state, key, revalidate, load)
+                    && let Ok(waiter) = self.start(state, key, revalidate, true, load)
                 {
                     runtime.spawn(async move {
                         // Its outcome is in the cache; its errors, in the
@@ -365,7 +366,7 @@ impl Cache {
             }
         }
         Stats::count(&self.stats.misses);
-        match self.start(state, key, revalidate, load) {
+        match self.start(state, key, revalidate, false, load) {
             Ok(waiter) => Lookup::Wait(waiter, false),
             Err(error) => Lookup::Fail(error),
         }
@@ -378,7 +379,8 @@ impl Cache {
         mut state: MutexGuard<'_, State>,
         key: KeyRef<'_>,
         revalidate: Option<Revalidate>,
-        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
+        refresh: bool,
+        load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Result<Waiter, Error> {
         let Ok(runtime) = Handle::try_current() else {
             return Err(Error::no_runtime());
@@ -392,7 +394,7 @@ impl Cache {
         // building it still ends the flight.
         let waiter = Waiter::new(Arc::clone(self), flight, FIRST_SLOT);
         let flight = waiter.flight();
-        let load = match catch_unwind(AssertUnwindSafe(|| load(&flight.key, revalidate))) {
+        let load = match catch_unwind(AssertUnwindSafe(|| load(&flight.key, revalidate, refresh))) {
             Ok(load) => load,
             Err(panic) => {
                 self.finish(flight, Err(Error::panicked()), Some(FIRST_SLOT));

@@ -33,8 +33,10 @@ pub struct CacheStats {
     pub hits: u64,
     /// Fetches that joined a request already in flight for the resource.
     pub joins: u64,
-    /// Fetches that started a request: nothing cached, a stale value, or a
-    /// reload.
+    /// Fetches that started a request: nothing cached, a value past its max
+    /// age and its `stale_while_revalidate` window, or a reload. (The
+    /// background refresh of a stale value is not a fetch; its request
+    /// counts in `requests`.)
     pub misses: u64,
     /// HTTP requests sent: each attempt of each fetch, save and destroy,
     /// retries included.

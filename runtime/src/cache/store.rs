@@ -318,6 +318,7 @@ impl State {
         let mut garbage = Garbage::default();
         self.invalidate_collections(values, type_id, number, &mut garbage);
         if let Some((key, loaded)) = member {
+            self.raise_floor(key.borrowed(), number);
             let stored = Stored::new(&key, number, loaded);
             self.insert(values, Arc::new(key), stored, &mut garbage);
         }
@@ -329,6 +330,7 @@ impl State {
     pub(super) fn primed(&mut self, values: &Values, key: Key, loaded: Loaded) -> Garbage {
         let number = self.next_number();
         let mut garbage = Garbage::default();
+        self.raise_floor(key.borrowed(), number);
         let stored = Stored::new(&key, number, loaded);
         self.insert(values, Arc::new(key), stored, &mut garbage);
         garbage
@@ -416,6 +418,13 @@ impl State {
             } else {
                 self.unindex(&inserted);
             }
+        }
+    }
+
+    /// A write at `number` puts a floor under the loads of `key` in flight.
+    fn raise_floor(&mut self, key: KeyRef<'_>, number: u64) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.floor = entry.floor.max(number);
         }
     }
 

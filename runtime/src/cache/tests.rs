@@ -26,7 +26,7 @@ fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
 }
 
 fn hit(cache: &Arc<Cache>, path: &str) -> Option<u32> {
-    match cache.get(key(path).borrowed(), Policy::PLAIN, |_, _| {
+    match cache.get(key(path).borrowed(), Policy::PLAIN, |_, _, _| {
         panic!("expected a hit")
     }) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
@@ -49,10 +49,10 @@ async fn settle() {
 #[tokio::test]
 async fn an_abandoned_load_leaves_no_entry_behind() {
     let cache = Arc::new(Cache::default());
-    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(pending())
     }));
-    let mut second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let mut second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         panic!("a plain get joins the load in flight")
     }));
     assert!(poll_once(first.as_mut()).is_pending());
@@ -73,13 +73,13 @@ async fn an_abandoned_load_leaves_no_entry_behind() {
 #[tokio::test]
 async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
     let cache = Arc::new(Cache::default());
-    let fail = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let fail = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Err(Error::internal("test"))))
     }));
     assert!(fail.await.is_err());
     assert_eq!(cache.entry_count(), 0);
 
-    let load = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let load = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Ok(loaded(5))))
     }));
     assert!(load.await.is_ok());
@@ -90,14 +90,16 @@ async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
 async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
     let cache = Arc::new(Cache::default());
     let (send, receive) = tokio::sync::oneshot::channel::<()>();
-    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(async move {
             let _ = receive.await;
             Ok(loaded(1))
         })
     }));
     assert!(poll_once(first.as_mut()).is_pending());
-    let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
+    let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+        panic!("joins")
+    }));
     let _ = send.send(());
     // `first` is never polled again; `second` still resolves.
     let got = second.await.unwrap();
@@ -117,13 +119,13 @@ async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
 #[tokio::test]
 async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(pending())
     }));
     assert!(poll_once(old.as_mut()).is_pending());
     cache.destroyed(&key("/a"));
     let mut started = false;
-    let fresh = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let fresh = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         started = true;
         Box::pin(ready(Ok(loaded(2))))
     }));
@@ -135,11 +137,11 @@ async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
 #[tokio::test]
 async fn numbers_only_move_forward() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(pending())
     }));
     assert!(poll_once(old.as_mut()).is_pending());
-    let reload = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _| {
+    let reload = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _, _| {
         Box::pin(ready(Ok(loaded(2))))
     }));
     assert_eq!(reload.await.unwrap().downcast_ref::<u32>(), Some(&2));
@@ -151,10 +153,12 @@ async fn numbers_only_move_forward() {
 #[tokio::test]
 async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
     let cache = Arc::new(Cache::default());
-    let mut early = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let mut early = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Ok(loaded(1))))
     }));
-    let late = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
+    let late = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+        panic!("joins")
+    }));
     assert!(poll_once(early.as_mut()).is_pending());
     // The load finishes; `late` resolves with its value...
     assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
@@ -169,7 +173,7 @@ async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
 #[test]
 fn without_a_tokio_runtime_a_load_is_an_error_not_a_panic() {
     let cache = Arc::new(Cache::default());
-    match cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    match cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(pending())
     }) {
         Lookup::Fail(err) => assert!(err.to_string().contains("Tokio"), "{err}"),
@@ -197,11 +201,12 @@ async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
     let cache = Arc::new(Cache::default());
     let (count, waker) = counting();
     let mut joined = None;
-    let first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         // Another caller joins after the flight is published but before
         // its load is stored, and parks.
-        let mut second =
-            waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
+        let mut second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+            panic!("joins")
+        }));
         assert!(
             second
                 .as_mut()
@@ -233,14 +238,16 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         .unwrap();
     let first = {
         let _enter = gone.enter();
-        waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
             Box::pin(ready(Ok(loaded(1))))
         }))
     };
     drop(gone);
     // A caller outside any runtime joins: the load moves to a task on
     // the first caller's runtime, which is gone, so the task never runs.
-    let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
+    let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+        panic!("joins")
+    }));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -250,7 +257,7 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         let err = got.expect("the joiner resolves").expect_err("interrupted");
         assert!(err.to_string().contains("stopped"), "{err}");
         // And the key is not stuck on that flight for later callers.
-        let third = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        let third = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
             Box::pin(ready(Ok(loaded(3))))
         }));
         let got = tokio::time::timeout(Duration::from_secs(5), third).await;
@@ -269,7 +276,7 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
         .unwrap();
     let _first = {
         let _enter = idle.enter();
-        waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
             Box::pin(ready(Ok(loaded(1))))
         }))
     };
@@ -278,7 +285,9 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")));
+        let second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+            panic!("joins")
+        }));
         let got = tokio::time::timeout(Duration::from_secs(5), second).await;
         assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
     });
@@ -288,12 +297,12 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
 async fn a_panic_while_building_a_load_does_not_poison_the_key() {
     let cache = Arc::new(Cache::default());
     let panicked = catch_unwind(AssertUnwindSafe(|| {
-        cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
             panic!("building the load panics")
         })
     }));
     assert!(panicked.is_err());
-    let next = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+    let next = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Ok(loaded(2))))
     }));
     let got = tokio::time::timeout(Duration::from_secs(5), next).await;
@@ -313,7 +322,9 @@ impl Future for JoinThenReady {
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
         let joiner = waiter(
             self.cache
-                .get(key("/a").borrowed(), Policy::PLAIN, |_, _| panic!("joins")),
+                .get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+                    panic!("joins")
+                }),
         );
         *lock(&self.joined) = Some(joiner);
         Poll::Ready(Ok(loaded(1)))
@@ -334,9 +345,11 @@ async fn a_load_that_panics_when_dropped_does_not_hang_a_joiner() {
         cache: Arc::clone(&cache),
         joined: Arc::clone(&joined),
     };
-    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, move |_, _| {
-        Box::pin(load)
-    }));
+    let mut first = waiter(
+        cache.get(key("/a").borrowed(), Policy::PLAIN, move |_, _, _| {
+            Box::pin(load)
+        }),
+    );
     let polled = catch_unwind(AssertUnwindSafe(|| poll_once(first.as_mut())));
     assert!(polled.is_err());
     drop(first);
@@ -361,11 +374,11 @@ fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
         // A second caller joins while the first builds the load, so the
         // load goes to a task as soon as it is built; then both leave at
         // once, from two threads.
-        let first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _| {
+        let first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
             joined = Some(waiter(cache.get(
                 key("/a").borrowed(),
                 Policy::PLAIN,
-                |_, _| panic!("joins"),
+                |_, _, _| panic!("joins"),
             )));
             Box::pin(async move {
                 let _held = held;
@@ -406,7 +419,7 @@ async fn an_invalidated_collection_does_not_keep_its_value() {
         validators: None,
         bytes: 1 << 20,
     };
-    let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, move |_, _| {
+    let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, move |_, _, _| {
         Box::pin(ready(Ok(big)))
     }));
     drop(load.await.unwrap());
@@ -437,7 +450,7 @@ fn captured(cache: &Arc<Cache>, reload: bool) -> Option<(Value, Option<String>)>
     } else {
         Policy::PLAIN
     };
-    drop(cache.get(key("/a").borrowed(), policy, |_, revalidate| {
+    drop(cache.get(key("/a").borrowed(), policy, |_, revalidate, _| {
         seen = revalidate.map(|r| (r.value, r.validators.etag.clone()));
         Box::pin(pending())
     }));
@@ -471,7 +484,7 @@ async fn r7_a_not_modified_load_stores_the_captured_arc_as_the_newest() {
     let held = Arc::clone(&value.value);
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
     let reload = waiter(
-        cache.get(key("/a").borrowed(), Policy::RELOAD, |_, revalidate| {
+        cache.get(key("/a").borrowed(), Policy::RELOAD, |_, revalidate, _| {
             let revalidate = revalidate.expect("a value to revalidate");
             Box::pin(ready(Ok(revalidate.not_modified())))
         }),
@@ -491,7 +504,7 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
     let mut reload = waiter(cache.get(
         key("/a").borrowed(),
         Policy::RELOAD,
-        move |_, revalidate| {
+        move |_, revalidate, _| {
             let revalidate = revalidate.expect("a value to revalidate");
             Box::pin(async move {
                 let _ = answered.await;
@@ -509,7 +522,7 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
 
 /// The value cached for `key`, if any, without a load staying behind.
 fn peek(cache: &Arc<Cache>, key: &Key) -> Option<u32> {
-    match cache.get(key.borrowed(), Policy::PLAIN, |_, _| Box::pin(pending())) {
+    match cache.get(key.borrowed(), Policy::PLAIN, |_, _, _| Box::pin(pending())) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
         _ => None,
     }
@@ -520,11 +533,11 @@ async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
     let cache = Arc::new(Cache::default());
     let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/".to_owned());
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
-    let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, |_, _| {
+    let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Ok(loaded(10))))
     }));
     load.await.unwrap();
-    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _| {
+    let mut old = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _, _| {
         Box::pin(ready(Ok(loaded(3))))
     }));
     cache.invalidated(&key("/a"));

@@ -182,12 +182,18 @@ where
             kind,
             path,
         };
-        let lookup = client.cache().get(key, policy, |key, revalidate| {
-            let started = match policy.reload {
-                true => outcome::RELOAD,
-                false => outcome::MISS,
+        let lookup = client.cache().get(key, policy, |key, revalidate, refresh| {
+            let (span, started) = match (refresh, policy.reload) {
+                // The refresh of a stale value: the caller's span says
+                // `stale` and ends; the refresh is a span of its own.
+                (true, _) => (
+                    trace::span!("backrest.refresh", M, key.path()),
+                    outcome::MISS,
+                ),
+                (false, true) => (span.clone(), outcome::RELOAD),
+                (false, false) => (span.clone(), outcome::MISS),
             };
-            load::<T>(client, key.path(), revalidate, fill, span.clone(), started)
+            load::<T>(client, key.path(), revalidate, fill, span, started)
         });
         (lookup, span)
     });
