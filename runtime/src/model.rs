@@ -29,6 +29,18 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// (`()` for a top-level resource such as `/users`).
     type Params: Send + Sync + 'static;
 
+    /// The collection's path template as written in `#[model(path = "...")]`,
+    /// such as `/orgs/{org_id}/repos`: literal text and `{field}`
+    /// placeholders, one per [`Params`](Model::Params) element, in order.
+    /// What tools that serve a model's routes (`backrest-fake`) match
+    /// requests with; [`collection_path`](Model::collection_path) fills it in.
+    const PATH: &'static str;
+
+    /// The name of the id field in JSON bodies: the `#[model(id)]` field's
+    /// name as serde writes it, its `#[serde(rename = "...")]` or the
+    /// struct's `#[serde(rename_all = "...")]` applied.
+    const ID_FIELD: &'static str;
+
     /// Whether every fetch of this type is a reload (`#[model(reload)]`):
     /// such fetches never read the cache and never join another request.
     const RELOAD: bool = false;
