@@ -108,7 +108,7 @@ use axum::http::Request as HttpRequest;
 use backrest_runtime::{Client, ClientBuilder, Model};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use axum::http::{HeaderMap, Method};
@@ -119,6 +119,9 @@ use crate::fault::Injected;
 use crate::protocol::Replay;
 use crate::route::Template;
 use crate::store::{Codec, Member, Resource, Typed, short_name};
+
+/// How long [`FakeApi::wait_for`] waits before it fails the test.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
 
 /// A fake REST server on 127.0.0.1 (a random port), serving the models it
 /// is told to serve and keeping what is written to it.
@@ -154,6 +157,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: watch::Sender<bool>,
     /// `http://127.0.0.1:PORT`.
     pub(crate) base: String,
+    /// Woken on each request's arrival.
+    pub(crate) arrival: Notify,
 }
 
 /// Everything the fake holds.
@@ -241,6 +246,7 @@ impl FakeApi {
             state: Mutex::new(State::default()),
             stopped: watch::Sender::new(false),
             base: format!("http://{addr}"),
+            arrival: Notify::new(),
         });
         let state = Arc::clone(&shared);
         let app = Router::new().fallback(move |request: HttpRequest<Body>| {
@@ -488,6 +494,29 @@ impl FakeApi {
             .iter()
             .filter(|request| request.method == method && request.path == path)
             .count()
+    }
+
+    /// Waits until at least `n` requests have arrived (their answers may
+    /// still be held by a [`delay`](FakeApi::delay)): how a test knows that
+    /// a request is in flight.
+    ///
+    /// # Panics
+    ///
+    /// After [`WAIT_LIMIT`], so that a broken test fails instead of hanging.
+    pub async fn wait_for(&self, n: usize) {
+        let arrived = async {
+            loop {
+                let notified = self.shared.arrival.notified();
+                if self.lock().log.len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(WAIT_LIMIT, arrived).await.is_err() {
+            let seen = self.lock().log.len();
+            panic!("FakeApi waited {WAIT_LIMIT:?} for {n} requests, and {seen} arrived");
+        }
     }
 
     /// Stops the fake, as dropping it does, and waits until its server task

@@ -126,6 +126,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: HttpRequest<Body>) -> R
             headers: parts.headers.clone(),
             body: body.clone(),
         });
+        shared.arrival.notify_waiters();
         route(&state, parts.uri.path()).map(|(index, target)| {
             let resource = &mut state.resources[index];
             (index, target, resource.injected.pop_front(), resource.delay)
