@@ -21,6 +21,11 @@ use crate::{Client, Error, Fetch, PathParam, SaveAllError, ops};
 /// A resource lives at a *collection path* (`/orgs/{org_id}/repos`), built
 /// from its parent parameters, and each member at the collection path plus
 /// `/{id}`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a backrest model",
+    note = "derive it: `#[derive(Model)]` with `#[model(path = \"/...\")]` on the struct and \
+            `#[model(id)]` on the field holding its id"
+)]
 pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The type of the id, the `K` of the `#[model(id)]` field `Option<K>`.
     type Id: PathParam + Clone + Send + Sync + 'static;
