@@ -118,7 +118,7 @@ pub use fault::Fault;
 use crate::fault::Injected;
 use crate::protocol::Replay;
 use crate::route::Template;
-use crate::store::{Codec, Member, Resource, Typed, short_name};
+use crate::store::{Codec, Member, Refusal, Resource, Typed, short_name};
 
 /// How long [`FakeApi::wait_for`] waits before it fails the test.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
@@ -411,6 +411,43 @@ impl FakeApi {
             Ok(member) => typed(&member),
             Err(refusal) => panic!(
                 "FakeApi::insert::<{}> refused the value: {}",
+                resource.name, refusal.message
+            ),
+        }
+    }
+
+    /// Stores `value` in place of the member with its id, as a `PUT` would
+    /// (a new revision, so a new `ETag`), and returns it as stored: how a
+    /// test plays someone else's write.
+    ///
+    /// # Panics
+    ///
+    /// If `value` has no id, the fake holds no member with it, or refuses
+    /// the value (see [`insert`](FakeApi::insert)).
+    pub fn replace<M: Model>(&self, value: M) -> M {
+        let json = serde_json::to_value(value).unwrap_or_else(|error| {
+            panic!("FakeApi::replace: the value does not serialize: {error}")
+        });
+        let mut state = self.lock();
+        let State {
+            resources,
+            revision,
+            ..
+        } = &mut *state;
+        let resource = find::<M>(resources);
+        let replaced = resource
+            .codec
+            .decode(&resource.template, json.clone())
+            .and_then(|decoded| {
+                let id = decoded.id.ok_or_else(|| {
+                    Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "the value has no id")
+                })?;
+                resource.replace(&decoded.params, &id, json, revision)
+            });
+        match replaced {
+            Ok(member) => typed(&member),
+            Err(refusal) => panic!(
+                "FakeApi::replace::<{}> refused the value: {}",
                 resource.name, refusal.message
             ),
         }

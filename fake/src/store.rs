@@ -166,6 +166,8 @@ impl Resource {
         // Ids already taken (by inserts with ids of their own) are skipped,
         // a bounded number of times: a maker may repeat itself.
         let mut tries = 0;
+        // The sequence moves on only when a create succeeds.
+        let mut next = self.next;
         let decoded = loop {
             tries += 1;
             if tries > MAX_ID_TRIES {
@@ -178,8 +180,8 @@ impl Resource {
                 ));
             }
             if !given {
-                self.next += 1;
-                let id = (self.ids)(self.next)
+                next += 1;
+                let id = (self.ids)(next)
                     .map_err(|why| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, why))?;
                 body[self.id_field] = id;
             }
@@ -206,6 +208,7 @@ impl Resource {
         if at.is_some_and(|at| at != decoded.params.as_slice()) {
             return Err(parents_differ(self.name));
         }
+        self.next = next;
         *revision += 1;
         let member = Member {
             id: decoded.id.unwrap_or_default(),

@@ -294,6 +294,45 @@ async fn t1_validate_refuses_with_422_and_writes_nothing() {
     assert_eq!(refused.status, 422);
     assert_eq!(refused.json, json!({"error": "name must not be empty"}));
     assert!(api.all::<User>(()).is_empty());
+    // A refused create uses up no id.
+    assert_eq!(api.insert(user("Ada")).id, Some(1));
+}
+
+#[tokio::test]
+async fn t1_replace_plays_someone_else_s_write_with_a_new_etag() {
+    let api = FakeApi::start().await;
+    api.serve_with::<Doc>(|n| n.to_string());
+    let first = api.insert(Doc {
+        doc_id: None,
+        title: "mine".into(),
+        etag: None,
+    });
+    let theirs = api.replace(Doc {
+        title: "theirs".into(),
+        ..first.clone()
+    });
+    assert_eq!(theirs.doc_id, first.doc_id);
+    assert_ne!(theirs.etag, first.etag);
+    let fetched = send(&api, "GET", "/docs/1", &[], None).await;
+    assert_eq!(fetched.json["title"], "theirs");
+    assert_eq!(fetched.header("etag"), theirs.etag.as_deref());
+    assert!(
+        api.requests().len() == 1,
+        "no request was made by insert or replace"
+    );
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "FakeApi::replace::<User> refused the value: no `User` with the id \"4\""
+)]
+async fn t1_replacing_a_member_the_fake_does_not_hold_is_a_clear_panic() {
+    let api = FakeApi::start().await;
+    api.serve::<User>();
+    api.replace(User {
+        id: Some(4),
+        name: "x".into(),
+    });
 }
 
 #[tokio::test]
