@@ -320,3 +320,27 @@ async fn t2_query_parameters_filter_lists_by_equality_and_pages_keep_the_filter(
         format!("{}/users?name=Ada&_page=2&_limit=1", api.url())
     );
 }
+
+#[tokio::test]
+async fn t2_a_member_created_again_at_the_same_id_does_not_match_an_old_etag() {
+    let api = FakeApi::start().await;
+    api.serve::<User>();
+    api.insert(user("Ada"));
+    let old = send(&api, "GET", "/users/1", &[], None)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        send(&api, "DELETE", "/users/1", &[], None).await.status,
+        204
+    );
+    api.insert(User {
+        id: Some(1),
+        name: "Ada again".into(),
+    });
+    let stale = [("if-match", old.as_str())];
+    let put = send(&api, "PUT", "/users/1", &stale, Some(json!({"name": "X"}))).await;
+    assert_eq!(put.status, 412, "revisions are never reused");
+    assert_eq!(api.get::<User>((), 1).unwrap().name, "Ada again");
+}

@@ -365,3 +365,41 @@ async fn t1_naming_a_model_that_is_not_served_is_a_clear_panic() {
     let api = FakeApi::start().await;
     api.insert(user("Ada"));
 }
+
+/// A collection of its own at a path that is also a member's path.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, backrest::Model)]
+#[model(path = "/users/me")]
+struct Me {
+    #[model(id)]
+    id: Option<u64>,
+    name: String,
+}
+
+#[tokio::test]
+async fn t1_a_collection_wins_over_a_member_at_the_same_path() {
+    let api = FakeApi::start().await;
+    api.serve::<User>();
+    api.serve::<Me>();
+    api.insert(Me {
+        id: None,
+        name: "me".into(),
+    });
+    let list = send(&api, "GET", "/users/me", &[], None).await;
+    assert_eq!(list.json, json!([{"id": 1, "name": "me"}]));
+    api.insert(user("Ada"));
+    assert_eq!(
+        send(&api, "GET", "/users/1", &[], None).await.json["name"],
+        "Ada"
+    );
+    assert_eq!(
+        send(&api, "GET", "/users/me/1", &[], None).await.json["name"],
+        "me"
+    );
+}
+
+#[test]
+fn t1_the_fake_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<FakeApi>();
+    shared::<backrest::fake::Request>();
+}
