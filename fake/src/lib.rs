@@ -131,8 +131,9 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
 /// the connections still open have closed. [`shutdown`](FakeApi::shutdown)
 /// does the same and waits for it.
 ///
-/// Every method that names a model `M` panics if `M` is not served (call
-/// [`serve`](FakeApi::serve) first): that is a mistake in the test.
+/// Every method that names a model `M`, but `serve` and `serve_with`,
+/// panics if `M` is not served (call [`serve`](FakeApi::serve) first): that
+/// is a mistake in the test, and the message says so.
 pub struct FakeApi {
     addr: SocketAddr,
     shared: Arc<Shared>,
