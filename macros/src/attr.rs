@@ -10,18 +10,24 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Ident, LitStr, Meta, Path, Token};
 
 use crate::ctxt::Ctxt;
+use crate::duration;
 use crate::message;
 use crate::symbol::{
-    CRATE, ETAG, FIELD_KEYS, ID, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP, SERDE_SKIP_DESERIALIZING,
-    SERDE_SKIP_SERIALIZING, STRUCT_KEYS,
+    CRATE, ETAG, FIELD_KEYS, ID, MAX_AGE, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP,
+    SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, STALE_WHILE_REVALIDATE, STRUCT_KEYS,
 };
 
 /// `#[model(...)]` on the struct.
 pub(crate) struct Container {
     /// `path = "..."`, as written, so that errors can point at it.
     pub(crate) path: Option<LitStr>,
-    /// `reload`.
-    pub(crate) reload: bool,
+    /// `reload`, and its key, which errors point at.
+    pub(crate) reload: Option<Path>,
+    /// `max_age = "30s"`: its key, and the duration in milliseconds.
+    pub(crate) max_age: Option<(Path, u64)>,
+    /// `stale_while_revalidate = "5m"`: its key, and the duration in
+    /// milliseconds.
+    pub(crate) stale_while_revalidate: Option<(Path, u64)>,
     /// `crate = "..."`, parsed.
     pub(crate) krate: Option<Path>,
     /// Whether something meant as `path` was written, even if rejected (a
@@ -47,6 +53,8 @@ impl Container {
         let mut path = Attr::new(cx, PATH);
         let mut reload = Attr::new(cx, RELOAD);
         let mut krate = Attr::new(cx, CRATE);
+        let mut max_age = Attr::new(cx, MAX_AGE);
+        let mut stale = Attr::new(cx, STALE_WHILE_REVALIDATE);
         let mut path_mentioned = false;
 
         for attr in model_attrs(attrs) {
@@ -58,7 +66,15 @@ impl Container {
                     }
                 } else if meta.path.is_ident(RELOAD) {
                     if flag(cx, &meta)? {
-                        reload.set(&meta.path, ());
+                        reload.set(&meta.path, meta.path.clone());
+                    }
+                } else if meta.path.is_ident(MAX_AGE) {
+                    if let Some(millis) = duration_value(cx, &meta, "\"30s\"")? {
+                        max_age.set(&meta.path, (meta.path.clone(), millis));
+                    }
+                } else if meta.path.is_ident(STALE_WHILE_REVALIDATE) {
+                    if let Some(millis) = duration_value(cx, &meta, "\"5m\"")? {
+                        stale.set(&meta.path, (meta.path.clone(), millis));
                     }
                 } else if meta.path.is_ident(CRATE) {
                     if let Some(value) = string_value(cx, &meta, "\"::backrest\"")? {
@@ -95,7 +111,9 @@ impl Container {
 
         Container {
             path: path.get(),
-            reload: reload.get().is_some(),
+            reload: reload.get(),
+            max_age: max_age.get(),
+            stale_while_revalidate: stale.get(),
             krate: krate.get(),
             path_mentioned,
         }
@@ -285,6 +303,26 @@ fn string_value(
         cx.error_spanned_by(value, message);
     }
     Ok(None)
+}
+
+/// `key = "30s"`: the duration in milliseconds, or `None` after recording
+/// why there is none (spanned on the literal, with a suggestion).
+fn duration_value(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    example: &str,
+) -> syn::Result<Option<u64>> {
+    let Some(value) = string_value(cx, meta, example)? else {
+        return Ok(None);
+    };
+    match duration::parse(&value.value()) {
+        Ok(millis) => Ok(Some(millis)),
+        Err(message) => {
+            let key = display_path(&meta.path);
+            cx.error_spanned_by(&value, format!("`{key}`: {message}"));
+            Ok(None)
+        }
+    }
 }
 
 /// A key that takes no value, such as `reload`: whether it was written so.

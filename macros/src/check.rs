@@ -18,6 +18,9 @@ pub(crate) struct Model<'a> {
     /// The path to the backrest crate: `::backrest` unless renamed.
     pub(crate) krate: Path,
     pub(crate) reload: bool,
+    /// `max_age` and `stale_while_revalidate`, in milliseconds.
+    pub(crate) max_age: Option<u64>,
+    pub(crate) stale_while_revalidate: Option<u64>,
     pub(crate) template: Template,
     /// The fields of the placeholders, in template order.
     pub(crate) params: Vec<&'a Field<'a>>,
@@ -36,19 +39,57 @@ pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
     let id = check_id(cx, input);
     let etag = check_etag(cx, input, id.map(|(field, _)| field));
     let path = check_path(cx, input, id.map(|(field, _)| field));
+    let (max_age, stale_while_revalidate) = check_freshness(cx, input);
     let (id, id_ty) = id?;
     let (template, params) = path?;
     Some(Model {
         ident: input.ident,
         vis: input.vis,
         krate: input.attrs.krate(),
-        reload: input.attrs.reload,
+        reload: input.attrs.reload.is_some(),
+        max_age,
+        stale_while_revalidate,
         template,
         params,
         id,
         id_ty,
         etag,
     })
+}
+
+/// `max_age` and `stale_while_revalidate`, which mean something only
+/// together as far as the second goes, and not at all on a `reload` model,
+/// which never reads the cache. Each mistake is spanned on the key that
+/// does nothing.
+fn check_freshness(cx: &Ctxt, input: &Input<'_>) -> (Option<u64>, Option<u64>) {
+    let attrs = &input.attrs;
+    let max_age = attrs.max_age.as_ref();
+    let stale = attrs.stale_while_revalidate.as_ref();
+    if let (Some((key, _)), None) = (stale, max_age) {
+        cx.error_spanned_by(
+            key,
+            "`stale_while_revalidate` is how long a value is served past its max age, and \
+             this model has none: add `max_age = \"...\"` (such as `max_age = \"30s\"`)",
+        );
+    }
+    if attrs.reload.is_some() {
+        for (key, _) in max_age.into_iter().chain(stale) {
+            let name = key
+                .get_ident()
+                .map_or_else(String::new, ToString::to_string);
+            cx.error_spanned_by(
+                key,
+                format!(
+                    "`{name}` has no effect with `reload`: every fetch of this model sends a \
+                     request; remove one of them"
+                ),
+            );
+        }
+    }
+    (
+        max_age.map(|(_, millis)| *millis),
+        stale.map(|(_, millis)| *millis),
+    )
 }
 
 /// The etag field, if one is marked. Its mistakes are errors; the model

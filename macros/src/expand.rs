@@ -110,6 +110,16 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let reload = model
         .reload
         .then(|| quote!(const RELOAD: #private::bool = true;));
+    let duration = |name: TokenStream, millis: Option<u64>| {
+        millis.map(|millis| {
+            quote! {
+                const #name: #private::Option<#private::Duration> =
+                    #private::Option::Some(#private::Duration::from_millis(#millis));
+            }
+        })
+    };
+    let max_age = duration(quote!(MAX_AGE), model.max_age);
+    let stale = duration(quote!(STALE_WHILE_REVALIDATE), model.stale_while_revalidate);
 
     let etag = model.etag.map(|field| {
         let member = field.ident;
@@ -136,6 +146,8 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             const PATH: &'static #private::str = #path;
             const ID_FIELD: &'static #private::str = #id_field;
             #reload
+            #max_age
+            #stale
 
             fn collection_path(__params: &Self::Params) -> #private::String {
                 let mut __path = #private::String::with_capacity(#capacity);

@@ -56,10 +56,11 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         let name = method.ident();
         let generics = method.generics(generics);
         let output = method.output(private);
+        let body = method.stand_in(private);
         quote! {
             #[doc = #doc]
             #vis fn #name #generics(#(#inputs,)*) -> #output {
-                #private::pending()
+                #body
             }
         }
     });

@@ -17,6 +17,7 @@ mod ast;
 mod attr;
 mod check;
 mod ctxt;
+mod duration;
 mod expand;
 mod fallback;
 mod message;

@@ -53,6 +53,8 @@ pub(crate) enum Output {
     SavedAll,
     /// `Result<(), Error>`.
     Destroyed,
+    /// Nothing: a synchronous method, not a future.
+    Nothing,
 }
 
 /// What the returned future borrows.
@@ -179,6 +181,34 @@ pub(crate) const METHODS: &[Method] = &[
             )
         },
     },
+    Method {
+        name: "invalidate",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Id],
+        output: Output::Nothing,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc {
+                ident, id, member, ..
+            } = doc;
+            format!(
+                "Drops the `{ident}` with this `{id}` (`{member}`) from the client's cache,                  without a request: the next fetch of it sends one."
+            )
+        },
+    },
+    Method {
+        name: "invalidate_all",
+        receiver: Receiver::None,
+        params: &[],
+        output: Output::Nothing,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc { ident, .. } = doc;
+            format!(
+                "Drops every `{ident}` and every list of them from the client's cache,                  without a request."
+            )
+        },
+    },
 ];
 
 /// The pieces of a row that both renderings share; `private` is the path
@@ -227,9 +257,19 @@ impl Method {
                 quote!(#private::Result<#private::Vec<Self>, #private::SaveAllError<Self>>)
             }
             Output::Destroyed => result(quote!(())),
+            Output::Nothing => return quote!(()),
         };
         let bound = self.bound();
         quote!(impl #private::Future<Output = #output> + #private::Send + #bound)
+    }
+
+    /// The body of a stand-in for a failed derive: a future that never
+    /// resolves, or nothing.
+    pub(crate) fn stand_in(&self, private: &TokenStream) -> TokenStream {
+        match self.output {
+            Output::Nothing => TokenStream::new(),
+            _ => quote!(#private::pending()),
+        }
     }
 
     /// `'a`, if the method declares it.

@@ -9,6 +9,13 @@ pub(crate) const PATH: &str = "path";
 /// Struct: `reload`, every fetch of the type is a reload.
 pub(crate) const RELOAD: &str = "reload";
 
+/// Struct: `max_age = "30s"`, how long a cached value stays fresh.
+pub(crate) const MAX_AGE: &str = "max_age";
+
+/// Struct: `stale_while_revalidate = "5m"`, how long after that a stale
+/// value is still served while it is refreshed.
+pub(crate) const STALE_WHILE_REVALIDATE: &str = "stale_while_revalidate";
+
 /// Struct: `crate = "path"`, where backrest is when it is renamed.
 pub(crate) const CRATE: &str = "crate";
 
@@ -28,7 +35,7 @@ pub(crate) const SERDE_SKIP_SERIALIZING: &str = "skip_serializing";
 pub(crate) const SERDE_SKIP_DESERIALIZING: &str = "skip_deserializing";
 
 /// The keys accepted on the struct, in the order error messages list them.
-pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, RELOAD, CRATE];
+pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, RELOAD, MAX_AGE, STALE_WHILE_REVALIDATE, CRATE];
 
 /// The keys accepted on a field.
 pub(crate) const FIELD_KEYS: &[&str] = &[ID, ETAG];

@@ -232,7 +232,7 @@ fn bad_keys_are_all_reported_and_the_rest_still_read() {
         }
     });
     let expected = [
-        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `reload` or `crate`; did you mean `path`?",
+        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `reload`, `max_age`, `stale_while_revalidate` or `crate`; did you mean `path`?",
         "`reload` takes no value: write `#[model(reload)]`",
         "duplicate `path` in `#[model(...)]`: remove this one",
         "`#[model(id)]` belongs on the field holding the id, not on the struct",
@@ -595,4 +595,59 @@ fn without_string_literals(tokens: &str) -> String {
         }
     }
     code
+}
+
+#[test]
+fn freshness_becomes_two_consts_in_milliseconds() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/repos", max_age = "30s", stale_while_revalidate = "5m")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(out.contains("const MAX_AGE"), "{out}");
+    assert!(out.contains("from_millis (30000u64)"), "{out}");
+    assert!(out.contains("const STALE_WHILE_REVALIDATE"), "{out}");
+    assert!(out.contains("from_millis (300000u64)"), "{out}");
+    let plain = expansion(repo(
+        &quote!(#[model(path = "/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert!(!plain.contains("MAX_AGE"), "{plain}");
+}
+
+#[test]
+fn freshness_mistakes_are_reported_with_a_suggestion() {
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/repos", max_age = "30sec", stale_while_revalidate = "5")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("`max_age`: invalid duration \"30sec\": did you mean \"30s\"?"));
+    assert!(errors[1].contains("did you mean \"5s\"?"), "{errors:?}");
+
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/repos", stale_while_revalidate = "5m")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("add `max_age = \"...\"`"), "{errors:?}");
+
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/repos", reload, max_age = "1s")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("`max_age` has no effect with `reload`"),
+        "{errors:?}"
+    );
+
+    let errors = errors_of(repo(
+        &quote!(#[model(path = "/repos", max_age = 30)]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(
+        errors,
+        ["expected a string literal, as in `max_age = \"30s\"`"],
+        "{errors:?}"
+    );
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheStats, Key, Kind, Loaded};
 use crate::http::{Http, Settings};
-use crate::{Error, Retry};
+use crate::{Error, Model, Retry};
 
 /// How many saves [`save_all`](crate::Model::save_all) runs at a time unless
 /// configured otherwise.
@@ -23,6 +23,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest response body read unless configured otherwise: 16 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most the cache holds unless configured otherwise: 64 MiB of entries,
+/// each weighing its body's length plus its key.
+pub const DEFAULT_MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A REST client bound to a base URL, with its own cache.
 ///
@@ -72,6 +76,7 @@ impl Client {
             idempotency_keys: true,
             http_client: None,
             save_all_concurrency: DEFAULT_SAVE_ALL_CONCURRENCY,
+            max_cache_bytes: DEFAULT_MAX_CACHE_BYTES,
             error: None,
         }
     }
@@ -88,6 +93,46 @@ impl Client {
 
     pub(crate) fn cache(&self) -> &Arc<Cache> {
         &self.inner.cache
+    }
+
+    /// What the cache has done and holds now: hits, joins, misses, requests
+    /// sent, revalidations answered `304`, failed loads, evictions, and the
+    /// entries and bytes held. Shared by every clone of this client.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Empties the cache: every value of every model is dropped, and no
+    /// request in flight from before this call is cached or joined (a
+    /// fetch after it sends a request of its own). The counters of
+    /// [`stats`](Client::stats) stay.
+    pub fn clear(&self) {
+        self.inner.cache.clear();
+    }
+
+    /// Caches `value` as the newest for its id, as a save's answer would be,
+    /// without a request: the next plain fetch of that member returns it
+    /// (until it is stale), and no request in flight from before is cached
+    /// over it. The type's collections are left as they are. Returns the
+    /// `Arc` that fetches will share, or `None` for a value without an id,
+    /// which has no member to cache it under.
+    ///
+    /// For values that arrive another way than through this client: a
+    /// push from a websocket, the items of a list fetched by hand.
+    pub fn prime<M: Model>(&self, value: M) -> Option<Arc<M>> {
+        let path = M::member_path(&value.params(), value.id()?);
+        // Weighed as the body it would be; a value that cannot be encoded
+        // weighs nothing beyond its key.
+        let bytes = serde_json::to_vec(&value).map_or(0, |body| body.len());
+        let value = Arc::new(value);
+        let key = Key::new(std::any::TypeId::of::<M>(), Kind::Member, path);
+        let loaded = Loaded {
+            value: Arc::clone(&value) as _,
+            validators: None,
+            bytes,
+        };
+        self.inner.cache.primed(key, loaded);
+        Some(value)
     }
 }
 
@@ -124,6 +169,7 @@ pub struct ClientBuilder {
     idempotency_keys: bool,
     http_client: Option<reqwest::Client>,
     save_all_concurrency: usize,
+    max_cache_bytes: usize,
     error: Option<Error>,
 }
 
@@ -235,6 +281,19 @@ impl ClientBuilder {
         self
     }
 
+    /// The most the cache holds: 64 MiB by default
+    /// ([`DEFAULT_MAX_CACHE_BYTES`]). Each entry weighs its body's length
+    /// plus its key (at most 1 KiB more than the body); when a new entry
+    /// needs room, the entries least likely to be used again are evicted
+    /// (a CLOCK policy that resists scans, from `quick_cache`), and a body
+    /// heavier than one shard's room, about 4 MiB with the default, is
+    /// returned but not cached. `0` turns caching off: every fetch is a
+    /// request, still shared while in flight.
+    pub fn max_cache_bytes(mut self, bytes: usize) -> Self {
+        self.max_cache_bytes = bytes;
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -260,11 +319,12 @@ impl ClientBuilder {
             max_response_bytes: self.max_response_bytes,
             retry: self.retry,
         };
-        let http = Http::new(client, &self.base, settings)?;
+        let cache = Arc::new(Cache::new(self.max_cache_bytes));
+        let http = Http::new(client, &self.base, settings, Arc::clone(cache.counters()))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                cache: Arc::default(),
+                cache,
                 save_all_concurrency: self.save_all_concurrency,
                 idempotency_keys: self.idempotency_keys,
             }),
@@ -298,6 +358,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("idempotency_keys", &self.idempotency_keys)
             .field("save_all_concurrency", &self.save_all_concurrency)
+            .field("max_cache_bytes", &self.max_cache_bytes)
             .finish_non_exhaustive()
     }
 }

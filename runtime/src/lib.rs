@@ -13,11 +13,13 @@ mod http;
 mod model;
 mod ops;
 mod path;
+mod trace;
 
 pub use batch::{BatchError, all_or_fail};
+pub use cache::CacheStats;
 pub use client::{
-    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_SAVE_ALL_CONCURRENCY, DEFAULT_TIMEOUT,
+    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CACHE_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_SAVE_ALL_CONCURRENCY, DEFAULT_TIMEOUT,
 };
 pub use error::{Error, MAX_ERROR_BODY};
 pub use http::Retry;
@@ -44,5 +46,6 @@ pub mod __private {
     pub use std::result::Result;
     pub use std::string::String;
     pub use std::sync::Arc;
+    pub use std::time::Duration;
     pub use std::vec::Vec;
 }

@@ -1,12 +1,15 @@
 //! The [`Model`] trait: what a type tells backrest about its resource, and the
 //! operations written once, generically, on top of it.
 
+use std::any::TypeId;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cache::{Key, Kind};
 use crate::{Client, Error, Fetch, PathParam, SaveAllError, ops};
 
 /// A type that is a REST resource: `#[derive(Model)]` implements it.
@@ -49,6 +52,19 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// Whether every fetch of this type is a reload (`#[model(reload)]`):
     /// such fetches never read the cache and never join another request.
     const RELOAD: bool = false;
+
+    /// How long a cached value of this type stays fresh
+    /// (`#[model(max_age = "30s")]`): a plain fetch of an older one is a
+    /// miss, conditional if it has validators. `None`: fresh until this
+    /// client writes it or it is invalidated. [`Fetch::max_age`] overrides
+    /// it per call.
+    const MAX_AGE: Option<Duration> = None;
+
+    /// How long after its max age a cached value is still served
+    /// (`#[model(stale_while_revalidate = "5m")]`): a plain fetch returns it
+    /// at once and starts one refresh in the background. Past it, the value
+    /// is a miss.
+    const STALE_WHILE_REVALIDATE: Option<Duration> = None;
 
     /// The collection path for these parameters, with each parameter
     /// percent-encoded as one segment (see [`push_param`](crate::push_param)).
@@ -160,6 +176,23 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         I::IntoIter: Send,
     {
         ops::save_all(client, items.into_iter())
+    }
+
+    /// Drops one member from `client`'s cache, without a request: the next
+    /// plain fetch of it sends one, and no request in flight from before
+    /// this call is cached or joined. The type's collections are left as
+    /// they are.
+    fn invalidate(client: &Client, params: Self::Params, id: Self::Id) {
+        let path = Self::member_path(&params, &id);
+        client
+            .cache()
+            .invalidated(&Key::new(TypeId::of::<Self>(), Kind::Member, path));
+    }
+
+    /// Drops every member and every collection of this type from
+    /// `client`'s cache, as [`invalidate`](Model::invalidate) drops one.
+    fn invalidate_all(client: &Client) {
+        client.cache().invalidated_type(TypeId::of::<Self>());
     }
 
     /// Deletes this value on the server (`DELETE` to its member path) and

@@ -93,6 +93,7 @@
 
 mod flight;
 mod key;
+mod stats;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -103,13 +104,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
+use tokio::time::Instant;
 
 pub(crate) use self::flight::Waiter;
 use self::flight::{FIRST_SLOT, Flight, Outcome};
 pub(crate) use self::key::{Key, Kind};
-use self::store::{Miss, State};
+pub use self::stats::CacheStats;
+pub(crate) use self::stats::Stats;
+use self::store::{Garbage, Miss, State, Values};
 use crate::Error;
 
 /// A cached value, type-erased; the key's type id says what it is.
@@ -134,6 +139,9 @@ pub(crate) struct Validators {
 pub(crate) struct Loaded {
     pub(crate) value: Value,
     pub(crate) validators: Option<Arc<Validators>>,
+    /// The length of the body it was decoded from (or encoded to): what it
+    /// weighs in the cache, with its key (P2).
+    pub(crate) bytes: usize,
 }
 
 /// The valid value of a key and its validators, captured when a load of the
@@ -141,6 +149,8 @@ pub(crate) struct Loaded {
 pub(crate) struct Revalidate {
     pub(crate) value: Value,
     pub(crate) validators: Arc<Validators>,
+    /// The length of the body the value came in.
+    pub(crate) bytes: usize,
 }
 
 impl Revalidate {
@@ -150,87 +160,228 @@ impl Revalidate {
         Loaded {
             value: self.value,
             validators: Some(self.validators),
+            bytes: self.bytes,
         }
     }
 }
 
 /// The cache of one client (and of all its clones).
-#[derive(Default)]
 pub(crate) struct Cache {
     state: Mutex<State>,
+    /// The values, bounded and weighed; read by hits without `state`.
+    values: Values,
     /// How many values have been stored so far: a waiter whose outcome was
     /// computed at the same count cannot have missed a newer value.
     stores: AtomicU64,
+    stats: Arc<Stats>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new(crate::client::DEFAULT_MAX_CACHE_BYTES)
+    }
 }
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = lock(&self.state);
         f.debug_struct("Cache")
-            .field("entries", &state.len())
+            .field("entries", &self.values.len())
+            .field("bytes", &self.values.weight())
+            .field("max_bytes", &self.values.capacity())
             .finish_non_exhaustive()
     }
 }
 
+/// How a get may use what is cached: a reload never does; otherwise a value
+/// is fresh up to `max_age` (forever without one), then stale for
+/// `stale_while_revalidate`, then expired (P1).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Policy {
+    pub(crate) reload: bool,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) stale_while_revalidate: Option<Duration>,
+}
+
+impl Policy {
+    /// A plain get of a value that never goes stale.
+    #[cfg(test)]
+    pub(crate) const PLAIN: Policy = Policy {
+        reload: false,
+        max_age: None,
+        stale_while_revalidate: None,
+    };
+
+    /// A reload.
+    #[cfg(test)]
+    pub(crate) const RELOAD: Policy = Policy {
+        reload: true,
+        max_age: None,
+        stale_while_revalidate: None,
+    };
+
+    /// How usable a value that arrived then is now. Reads the clock only
+    /// for a value that can go stale.
+    #[inline]
+    fn judge(&self, arrived: Instant) -> Freshness {
+        let Some(max_age) = self.max_age else {
+            return Freshness::Fresh;
+        };
+        let age = Instant::now().saturating_duration_since(arrived);
+        if age <= max_age {
+            Freshness::Fresh
+        } else if self
+            .stale_while_revalidate
+            .is_some_and(|window| age - max_age <= window)
+        {
+            Freshness::Stale
+        } else {
+            Freshness::Expired
+        }
+    }
+}
+
+/// What a cached value is good for (P1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Served as it is.
+    Fresh,
+    /// Past its max age but within `stale_while_revalidate`: served, and
+    /// refreshed in the background.
+    Stale,
+    /// A miss: a request is joined or started, revalidating it (R7).
+    Expired,
+}
+
 /// The answer of [`Cache::get`].
 pub(crate) enum Lookup {
-    /// The cached value.
+    /// The cached value, fresh.
     Hit(Value),
-    /// A load to wait for, shared or new.
-    Wait(Waiter),
+    /// The cached value, stale: one refresh is in flight for it.
+    Stale(Value),
+    /// A load to wait for: joined (`true`) or started.
+    Wait(Waiter, bool),
     /// A load was needed but cannot run: no Tokio runtime.
     Fail(Error),
 }
 
 impl Cache {
-    /// Looks `key` up. A plain get returns the cached value, or joins the
-    /// newest load in flight that started after the key's last write, or
-    /// starts `load(&key, revalidate)`; a reload always starts one.
-    /// `revalidate` is the key's valid value with its validators, if it has
+    /// An empty cache that never holds more than `max_bytes` of entries.
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Cache {
+            state: Mutex::default(),
+            values: store::values(max_bytes),
+            stores: AtomicU64::new(0),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The counters, which the HTTP layer adds its requests to.
+    pub(crate) fn counters(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// The counters, and what is held now.
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.stats
+            .snapshot(self.values.len() as u64, self.values.weight())
+    }
+
+    /// Looks `key` up. A plain get returns the cached value if it is fresh
+    /// (or stale within `stale_while_revalidate`, starting one refresh), or
+    /// joins the newest load in flight that started after the key's last
+    /// write, or starts `load(&key, revalidate)`; a reload always starts
+    /// one. `revalidate` is the key's value with its validators, if it has
     /// both when the load starts (R7). A load started here runs inline in
     /// its caller's await while that caller is its only one, and moves to a
     /// task of its own when a second caller joins.
     pub(crate) fn get(
         self: &Arc<Self>,
         key: Key,
-        reload: bool,
+        policy: Policy,
+        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
+    ) -> Lookup {
+        if !policy.reload
+            && let Some(stored) = self.values.get(&key)
+            && policy.judge(stored.arrived) == Freshness::Fresh
+        {
+            self.stats.hit();
+            return Lookup::Hit(stored.value);
+        }
+        self.slow_get(key, policy, load)
+    }
+
+    /// The rest of [`Cache::get`], kept out of the hit path: under the
+    /// cache lock, the value is looked at again (a load may have stored one
+    /// since), then a load is joined or started.
+    #[cold]
+    #[inline(never)]
+    fn slow_get(
+        self: &Arc<Self>,
+        key: Key,
+        policy: Policy,
         load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
     ) -> Lookup {
         let state = lock(&self.state);
-        if !reload {
-            if let Some((_, value)) = state.valid(&key) {
-                return Lookup::Hit(value);
-            }
-        }
-        self.join_or_start(state, key, reload, load)
-    }
-
-    /// The miss path of [`Cache::get`], kept out of the hit path.
-    #[cold]
-    #[inline(never)]
-    fn join_or_start(
-        self: &Arc<Self>,
-        mut state: MutexGuard<'_, State>,
-        key: Key,
-        reload: bool,
-        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
-    ) -> Lookup {
+        let cached = match policy.reload {
+            true => None,
+            false => self.values.peek(&key),
+        };
+        let freshness = cached.as_ref().map(|stored| policy.judge(stored.arrived));
         let Miss {
             joinable,
             revalidate,
-        } = state.miss(&key, reload);
+        } = state.miss(&self.values, &key, policy.reload);
+        match (cached, freshness) {
+            (Some(stored), Some(Freshness::Fresh)) => {
+                self.stats.hit();
+                return Lookup::Hit(stored.value);
+            }
+            (Some(stored), Some(Freshness::Stale)) => {
+                self.stats.hit();
+                // One refresh at a time: a load in flight is one.
+                if joinable.is_none()
+                    && let Ok(runtime) = Handle::try_current()
+                    && let Ok(waiter) = self.start(state, key, revalidate, load)
+                {
+                    runtime.spawn(async move {
+                        // Its outcome is in the cache; its errors, in the
+                        // stats.
+                        let _ = waiter.await;
+                    });
+                }
+                return Lookup::Stale(stored.value);
+            }
+            _ => {}
+        }
         if let Some(flight) = joinable {
             // Both locks held: see "Locks" in the module docs.
             if let Some((slot, inline)) = flight.join() {
                 drop(state);
+                Stats::count(&self.stats.joins);
                 if let Some(load) = inline {
                     flight.spawn(self, load);
                 }
-                return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot));
+                return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot), true);
             }
         }
+        Stats::count(&self.stats.misses);
+        match self.start(state, key, revalidate, load) {
+            Ok(waiter) => Lookup::Wait(waiter, false),
+            Err(error) => Lookup::Fail(error),
+        }
+    }
+
+    /// Starts a load of `key` and returns its first waiter. Takes the cache
+    /// lock, and releases it before the load is built.
+    fn start(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        key: Key,
+        revalidate: Option<Revalidate>,
+        load: impl FnOnce(&Key, Option<Revalidate>) -> Load,
+    ) -> Result<Waiter, Error> {
         let Ok(runtime) = Handle::try_current() else {
-            return Lookup::Fail(Error::no_runtime());
+            return Err(Error::no_runtime());
         };
         let start = state.next_number();
         let flight = Arc::new(Flight::new(Arc::new(key), start, runtime));
@@ -254,7 +405,7 @@ impl Cache {
         if let Some(load) = flight.built(load) {
             flight.spawn(self, load);
         }
-        Lookup::Wait(waiter)
+        Ok(waiter)
     }
 
     /// Records a successful write of a member: `member`, if given, becomes
@@ -263,12 +414,22 @@ impl Cache {
     pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Loaded)>) {
         let mut state = lock(&self.state);
         let stores = member.is_some();
-        let garbage = state.saved(type_id, member);
+        let garbage = state.saved(&self.values, type_id, member);
         if stores {
             self.stores.fetch_add(1, Ordering::Release);
         }
         drop(state);
-        drop(garbage);
+        self.collect(garbage);
+    }
+
+    /// Caches a value as the newest of its member key, without a request;
+    /// the type's collections are left alone (P3).
+    pub(crate) fn primed(&self, key: Key, loaded: Loaded) {
+        let mut state = lock(&self.state);
+        let garbage = state.primed(&self.values, key, loaded);
+        self.stores.fetch_add(1, Ordering::Release);
+        drop(state);
+        self.collect(garbage);
     }
 
     /// Records a successful delete: the member is evicted (no load that
@@ -276,19 +437,46 @@ impl Cache {
     /// collection of the type is invalidated.
     pub(crate) fn destroyed(&self, key: &Key) {
         let mut state = lock(&self.state);
-        let garbage = state.destroyed(key);
+        let garbage = state.destroyed(&self.values, key);
         drop(state);
-        drop(garbage);
+        self.collect(garbage);
     }
 
     /// Forgets a member: its value is dropped and its floor rises, so that
     /// no load that started before now is cached for it, or joined. The
     /// type's collections are left alone: nothing was written (a write
-    /// refused with 412, R8).
+    /// refused with 412, R8; an invalidation, P3).
     pub(crate) fn invalidated(&self, key: &Key) {
         let mut state = lock(&self.state);
-        let garbage = state.invalidated(key);
+        let garbage = state.invalidated(&self.values, key);
         drop(state);
+        self.collect(garbage);
+    }
+
+    /// Forgets every member and collection of a type, as
+    /// [`Cache::invalidated`] forgets one member (P3).
+    pub(crate) fn invalidated_type(&self, type_id: TypeId) {
+        let mut state = lock(&self.state);
+        let garbage = state.invalidated_type(&self.values, type_id);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Forgets everything (P3); the counters stay.
+    pub(crate) fn clear(&self) {
+        let mut state = lock(&self.state);
+        let garbage = state.cleared(&self.values);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Drops what an update took out, unlocked, and counts its evictions.
+    fn collect(&self, garbage: Garbage) {
+        if garbage.evictions > 0 {
+            self.stats
+                .evictions
+                .fetch_add(garbage.evictions, Ordering::Relaxed);
+        }
         drop(garbage);
     }
 
@@ -296,16 +484,24 @@ impl Cache {
     /// newest, and works out what its waiters get (a newer cached value
     /// wins: ARCHITECTURE.md, C5).
     fn complete(&self, flight: &Arc<Flight>, result: Result<Loaded, Error>) -> Outcome {
+        let (loaded, result) = match result {
+            Ok(loaded) => {
+                let value = Arc::clone(&loaded.value);
+                (Some(loaded), Ok(value))
+            }
+            Err(error) => {
+                Stats::count(&self.stats.errors);
+                (None, Err(error))
+            }
+        };
         let mut state = lock(&self.state);
-        let ended = state.ended(flight, result.as_ref().ok());
+        let ended = state.ended(&self.values, flight, loaded);
         if ended.stored {
             self.stores.fetch_add(1, Ordering::Release);
         }
         let stores = self.stores.load(Ordering::Acquire);
         drop(state);
-        drop(ended.garbage);
-        // Its validators, if not stored, are dropped here, unlocked.
-        let result = result.map(|loaded| loaded.value);
+        self.collect(ended.garbage);
         match ended.newer {
             Some((number, value)) => Outcome {
                 result: Ok(value),
@@ -325,7 +521,7 @@ impl Cache {
         let mut state = lock(&self.state);
         let garbage = state.abandoned(flight);
         drop(state);
-        drop(garbage);
+        self.collect(garbage);
     }
 
     /// Ends a load: unless its waiters all left first, stores its result,
@@ -350,20 +546,25 @@ impl Cache {
         if self.stores.load(Ordering::Acquire) == outcome.stores {
             return outcome.result;
         }
-        let state = lock(&self.state);
-        let newer = state
-            .valid(&flight.key)
-            .filter(|(number, _)| *number > flight.start.max(outcome.number));
-        drop(state);
+        let newer = self
+            .values
+            .peek(&*flight.key)
+            .filter(|stored| stored.number > flight.start.max(outcome.number));
         match newer {
-            Some((_, value)) => Ok(value),
+            Some(stored) => Ok(stored.value),
             None => outcome.result,
         }
     }
 
+    /// How many keys have a value or a load in flight.
     #[cfg(test)]
     fn entry_count(&self) -> usize {
-        lock(&self.state).len()
+        let state = lock(&self.state);
+        let loading = state
+            .in_flight()
+            .filter(|key| !self.values.contains_key(&***key))
+            .count();
+        self.values.len() + loading
     }
 }
 

@@ -1,70 +1,180 @@
-//! The store: the entries a cache holds, the numbers that keep them moving
-//! forward, the floors under them and the collection index.
+//! The store: the values a cache holds, bounded and weighed ([`Values`]),
+//! and beside them, under the cache lock, the numbers that keep them moving
+//! forward, the floors under them, the loads in flight and the collection
+//! index ([`State`]).
 //!
-//! It knows nothing of how a load runs. It answers what is cached
-//! ([`State::valid`]) and which load a plain get may join
-//! ([`State::joinable`]), and hears of the events that change it: a load
-//! [started](State::started), [ended](State::ended) or was
-//! [abandoned](State::abandoned), a member was [saved](State::saved),
-//! [destroyed](State::destroyed) or [invalidated](State::invalidated). A
-//! value's validators live beside it ([`Stored`]), read only when a load
-//! starts ([`State::revalidate`]), never on a hit. Capacity will live here.
+//! # Two halves
 //!
-//! Every method runs under the cache lock. What an update takes out of the
-//! map comes back as [`Garbage`], for the caller to drop once unlocked: a
-//! value's drop may run anything.
+//! [`Values`] is a [`quick_cache`] cache: sharded, each shard behind a
+//! read-write lock of its own, its entries weighed (a body's length plus its
+//! key, [`weigh`]) and evicted for room by its scan-resistant CLOCK policy.
+//! A hit reads it alone (P5: no lock shared by every key). Everything that
+//! *changes* it runs under the cache lock, in [`State`]'s methods, so a value
+//! is in [`Values`] only if it is valid: every event that raises a floor (a
+//! destroy, an invalidation, a write of the type for its collections, a
+//! clear) takes the values under it out in the same critical section.
+//!
+//! [`State`] keeps what only the miss path reads: for each key with a load
+//! in flight, an [`Entry`] (its newest load, which plain gets join, how many
+//! are in flight and the key's floor); the floors of each type's
+//! collections, of each type's members and of the whole cache; and for each
+//! type the collection keys that have a value, so that a write drops them at
+//! once. A key's entry lives exactly as long as it has loads in flight: a
+//! floor matters only to a load that started before it, and any load
+//! started later takes a higher number anyway.
+//!
+//! # Eviction and floors
+//!
+//! Eviction happens only when a value is inserted, always under the cache
+//! lock; what was evicted comes back through [`Evicted`]. A value evicted
+//! from a key with a load in flight raises the key's floor to the value's
+//! number, so that a load from before the write that stored it can never be
+//! cached in its place (C4 floors survive eviction, P2).
+//!
+//! Every method runs under the cache lock. What an update takes out comes
+//! back as [`Garbage`], for the caller to drop once unlocked: a value's drop
+//! may run anything.
 
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
+use tokio::time::Instant;
 
 use super::flight::Flight;
 use super::{Key, Kind, Loaded, Revalidate, Validators, Value};
 
-/// Everything the cache lock guards.
-#[derive(Default)]
-pub(super) struct State {
-    /// The last number taken: by a load's start, a save, a destroy or an
-    /// invalidation.
-    counter: u64,
-    // foldhash, not SipHash: hashing a key was a third of a cache hit.
-    /// Keys are shared with the flights that load them.
-    entries: HashMap<Arc<Key>, Entry, RandomState>,
-    /// The last invalidation of each type's collections.
-    collection_floors: HashMap<TypeId, u64, RandomState>,
-    /// The collection keys of each type that have an entry, so that an
-    /// invalidation can drop their values at once.
-    collection_keys: HashMap<TypeId, HashSet<Arc<Key>, RandomState>, RandomState>,
+/// The bounded map of values: what a hit reads.
+pub(super) type Values = quick_cache::sync::Cache<Arc<Key>, Stored, Weigh, RandomState, Evicted>;
+
+/// What an entry weighs beyond its body at most (the pinned bound: a body's
+/// length plus 1 KiB).
+const MAX_KEY_WEIGHT: usize = 1024;
+
+/// What a key weighs: its path, and the fixed part of an entry (the key,
+/// the stored value's fields, the map's slot), about 96 bytes.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// The least room a shard of the values has: the heaviest body the cache
+/// can hold, with the default `max_cache_bytes` of 64 MiB, is about this.
+pub(super) const MIN_SHARD_BYTES: usize = 4 << 20;
+
+/// A new, empty map of values that never weighs more than `max_bytes`.
+pub(super) fn values(max_bytes: usize) -> Values {
+    // A shard per quarter core keeps threads apart (P5); but a body heavier
+    // than about a shard's room is never cached, so a shard keeps at least
+    // `MIN_SHARD_BYTES`.
+    let parallelism = std::thread::available_parallelism().map_or(4, usize::from);
+    let room = (max_bytes / MIN_SHARD_BYTES).max(1);
+    let shards = (parallelism * 4).next_power_of_two().min(1 << room.ilog2());
+    // quick_cache splits the weight evenly, rounding each shard's share up:
+    // a multiple of the shard count keeps the total at most `max_bytes`.
+    let max_bytes = max_bytes as u64;
+    let weight = max_bytes - max_bytes % shards as u64;
+    // The expected number of entries sizes the ghost list (keys evicted
+    // lately, which come back hot); small JSON bodies are the common case.
+    let items = usize::try_from(max_bytes / 256)
+        .unwrap_or(usize::MAX)
+        .max(shards * 32);
+    let options = OptionsBuilder::new()
+        .shards(shards)
+        .estimated_items_capacity(items)
+        .weight_capacity(weight)
+        .build()
+        .unwrap_or_else(|_| unreachable!("the options are all set"));
+    Values::with_options(options, Weigh, RandomState::default(), Evicted)
 }
 
-#[derive(Default)]
-struct Entry {
-    value: Option<Stored>,
-    /// The key's last eviction or invalidation (destroy, a refused write).
-    floor: u64,
-    /// The newest load in flight, which plain fetches join.
-    newest: Option<Arc<Flight>>,
-    /// How many loads are in flight for this key (the newest and older ones).
-    flights: usize,
+/// What an entry of `key` holding a body of `bytes` weighs.
+pub(super) fn weigh(key: &Key, bytes: usize) -> u64 {
+    let key = (key.path().len() + ENTRY_OVERHEAD).min(MAX_KEY_WEIGHT);
+    (bytes.saturating_add(key)) as u64
 }
 
-/// A cached value, its number, and its validators (R7).
-struct Stored {
-    number: u64,
-    value: Value,
-    validators: Option<Arc<Validators>>,
+/// A cached value, its number, its validators (R7), when it arrived (P1)
+/// and what it weighs (P2). Cloned out of the map on a hit.
+#[derive(Clone)]
+pub(super) struct Stored {
+    pub(super) number: u64,
+    pub(super) value: Value,
+    pub(super) validators: Option<Arc<Validators>>,
+    /// When the answer it came in arrived (or the write stored it): its age
+    /// runs from here, on tokio's clock.
+    pub(super) arrived: Instant,
+    /// Its weight, fixed when it is stored.
+    weight: u64,
+    /// Its body's length, kept for a revalidation that ends with it.
+    bytes: usize,
 }
 
 impl Stored {
-    fn new(number: u64, loaded: &Loaded) -> Self {
+    fn new(key: &Key, number: u64, loaded: Loaded) -> Self {
         Stored {
             number,
-            value: Arc::clone(&loaded.value),
-            validators: loaded.validators.clone(),
+            value: loaded.value,
+            validators: loaded.validators,
+            arrived: Instant::now(),
+            weight: weigh(key, loaded.bytes),
+            bytes: loaded.bytes,
         }
     }
+}
+
+/// Weighs a stored value by the weight it was given.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Weigh;
+
+impl Weighter<Arc<Key>, Stored> for Weigh {
+    #[inline]
+    fn weight(&self, _: &Arc<Key>, stored: &Stored) -> u64 {
+        stored.weight
+    }
+}
+
+/// Hands what an insert evicted back to the store, which fixes its floors
+/// and index and drops it once unlocked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Evicted;
+
+impl Lifecycle<Arc<Key>, Stored> for Evicted {
+    type RequestState = Vec<(Arc<Key>, Stored)>;
+
+    fn on_evict(&self, evicted: &mut Self::RequestState, key: Arc<Key>, stored: Stored) {
+        evicted.push((key, stored));
+    }
+}
+
+/// Everything the cache lock guards besides the values themselves.
+#[derive(Default)]
+pub(super) struct State {
+    /// The last number taken: by a load's start, a write, an invalidation.
+    counter: u64,
+    /// The keys with loads in flight. (foldhash, not SipHash: hashing a key
+    /// was a third of a cache hit.)
+    entries: HashMap<Arc<Key>, Entry, RandomState>,
+    /// The last invalidation of each type's collections.
+    collection_floors: HashMap<TypeId, u64, RandomState>,
+    /// The last invalidation of all of each type's members.
+    member_floors: HashMap<TypeId, u64, RandomState>,
+    /// The last clear of the whole cache.
+    cleared: u64,
+    /// The collection keys of each type that have a value, so that a write
+    /// of the type can drop them at once.
+    collections: HashMap<TypeId, HashSet<Arc<Key>, RandomState>, RandomState>,
+}
+
+/// A key with loads in flight.
+#[derive(Default)]
+struct Entry {
+    /// The key's last destroy or invalidation, or the number of a value
+    /// evicted from it, whichever is newest.
+    floor: u64,
+    /// The newest load in flight, which plain gets join.
+    newest: Option<Arc<Flight>>,
+    /// How many loads are in flight (the newest and older ones).
+    flights: usize,
 }
 
 /// What [`State::miss`] finds.
@@ -74,13 +184,15 @@ pub(super) struct Miss {
     pub(super) revalidate: Option<Revalidate>,
 }
 
-/// What a store update took out of the map, to be dropped once unlocked.
+/// What a store update took out, to be dropped once unlocked.
 #[must_use = "drop what is removed after unlocking"]
 #[derive(Default)]
 pub(super) struct Garbage {
-    value: Option<Stored>,
+    values: Vec<Stored>,
+    keys: Vec<Arc<Key>>,
     entry: Option<Entry>,
-    collections: Vec<Entry>,
+    /// How many of `values` were evicted for room.
+    pub(super) evictions: u64,
 }
 
 /// What the end of a load did to the store.
@@ -101,45 +213,34 @@ impl State {
         self.counter
     }
 
-    /// How many keys have an entry.
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
+    /// How many keys have a load in flight.
+    #[cfg(test)]
+    pub(super) fn in_flight(&self) -> impl Iterator<Item = &Arc<Key>> {
+        self.entries.keys()
     }
 
-    /// The value cached for `key`, if it is still valid (above its floor).
-    /// The hit path: one hash lookup (and one more for a collection's
-    /// floor).
-    #[inline]
-    pub(super) fn valid(&self, key: &Key) -> Option<(u64, Value)> {
-        let entry = self.entries.get(key)?;
-        entry.valid(self.type_floor(key))
-    }
-
-    /// What a get that is not a hit finds for `key`, in one lookup: the
-    /// newest load in flight, if a plain get may join it (it started after
-    /// the key's last write: a load from before a save, destroy or
-    /// invalidation would answer with what the write replaced), and the
-    /// valid value with its validators, if it has both, which a load
-    /// starting now may revalidate (R7).
-    pub(super) fn miss(&self, key: &Key, reload: bool) -> Miss {
-        let Some(entry) = self.entries.get(key) else {
-            return Miss::default();
+    /// What a get that is not a hit finds for `key`: the newest load in
+    /// flight, if a plain get may join it (it started after the key's last
+    /// write: a load from before a save, destroy or invalidation would
+    /// answer with what the write replaced), and the value with its
+    /// validators, if it has both, which a load starting now may revalidate
+    /// (R7), stale or not.
+    pub(super) fn miss(&self, values: &Values, key: &Key, reload: bool) -> Miss {
+        let joinable = if reload {
+            None
+        } else {
+            self.entries.get(key).and_then(|entry| {
+                let flight = entry.newest.as_ref()?;
+                (flight.start > self.floor(key, entry)).then(|| Arc::clone(flight))
+            })
         };
-        let floor = entry.floor(self.type_floor(key));
-        let joinable = match &entry.newest {
-            Some(flight) if !reload && flight.start > floor => Some(Arc::clone(flight)),
-            _ => None,
-        };
-        let revalidate = entry
-            .value
-            .as_ref()
-            .filter(|stored| stored.number > floor)
-            .and_then(|stored| {
-                Some(Revalidate {
-                    value: Arc::clone(&stored.value),
-                    validators: Arc::clone(stored.validators.as_ref()?),
-                })
-            });
+        let revalidate = values.peek(key).and_then(|stored| {
+            Some(Revalidate {
+                validators: stored.validators?,
+                value: stored.value,
+                bytes: stored.bytes,
+            })
+        });
         Miss {
             joinable,
             revalidate,
@@ -147,49 +248,45 @@ impl State {
     }
 
     /// A load started: it becomes the newest of its key, which keeps an
-    /// entry until it ends.
+    /// entry until its last load ends.
     pub(super) fn started(&mut self, flight: &Arc<Flight>) {
-        let key = &flight.key;
-        if key.kind == Kind::Collection && !self.entries.contains_key(key) {
-            self.collection_keys
-                .entry(key.type_id)
-                .or_default()
-                .insert(Arc::clone(key));
-        }
-        let entry = self.entries.entry(Arc::clone(key)).or_default();
+        let entry = self.entries.entry(Arc::clone(&flight.key)).or_default();
         entry.newest = Some(Arc::clone(flight));
         entry.flights += 1;
     }
 
     /// A load ended with `loaded` (`None`: it failed). Its value is stored,
     /// with its validators, if it is the newest (ARCHITECTURE.md, C4); a
-    /// newer valid value is returned for its waiters (C5).
-    pub(super) fn ended(&mut self, flight: &Arc<Flight>, loaded: Option<&Loaded>) -> Ended {
+    /// newer value is returned for its waiters (C5).
+    pub(super) fn ended(
+        &mut self,
+        values: &Values,
+        flight: &Arc<Flight>,
+        loaded: Option<Loaded>,
+    ) -> Ended {
         let key = &flight.key;
-        let type_floor = self.type_floor(key);
         let mut garbage = Garbage::default();
-        let mut stored = false;
-        let newer = match self.entries.get_mut(key) {
-            Some(entry) => {
-                let current = entry.valid(type_floor);
-                let store = flight.start > entry.floor(type_floor)
-                    && current
-                        .as_ref()
-                        .is_none_or(|(number, _)| flight.start > *number);
-                entry.forget(flight);
-                match loaded {
-                    Some(loaded) if store => {
-                        garbage.value = entry.value.replace(Stored::new(flight.start, loaded));
-                        stored = true;
-                        None
-                    }
-                    _ => current.filter(|(number, _)| *number > flight.start),
-                }
-            }
+        let current = values.peek(key).map(|stored| (stored.number, stored.value));
+        let floor = match self.entries.get(key) {
+            Some(entry) => self.floor(key, entry),
             // Unreachable: a key keeps its entry while a load is in flight.
-            None => None,
+            None => u64::MAX,
         };
-        garbage.entry = self.tidy(key);
+        let store = flight.start > floor
+            && current
+                .as_ref()
+                .is_none_or(|(number, _)| flight.start > *number);
+        // Before storing, so that what it evicts finds the entry, if others
+        // are still in flight.
+        self.forget(flight, &mut garbage);
+        let (stored, newer) = match loaded {
+            Some(loaded) if store => {
+                let stored = Stored::new(key, flight.start, loaded);
+                self.insert(values, Arc::clone(key), stored, &mut garbage);
+                (true, None)
+            }
+            _ => (false, current.filter(|(number, _)| *number > flight.start)),
+        };
         Ended {
             stored,
             newer,
@@ -200,157 +297,193 @@ impl State {
     /// Every waiter of a load left before it ended: the key forgets it.
     pub(super) fn abandoned(&mut self, flight: &Arc<Flight>) -> Garbage {
         let mut garbage = Garbage::default();
-        if let Some(entry) = self.entries.get_mut(&flight.key) {
-            entry.forget(flight);
-            garbage.entry = self.tidy(&flight.key);
-        }
+        self.forget(flight, &mut garbage);
         garbage
     }
 
     /// A successful write of a member of `type_id`: `member`, if given (a
     /// member key), becomes the newest value of its key, with its
     /// validators, and every collection of the type is invalidated.
-    pub(super) fn saved(&mut self, type_id: TypeId, member: Option<(Key, Loaded)>) -> Garbage {
+    pub(super) fn saved(
+        &mut self,
+        values: &Values,
+        type_id: TypeId,
+        member: Option<(Key, Loaded)>,
+    ) -> Garbage {
         let number = self.next_number();
         let mut garbage = Garbage::default();
-        self.invalidate_collections(type_id, number, &mut garbage.collections);
+        self.invalidate_collections(values, type_id, number, &mut garbage);
         if let Some((key, loaded)) = member {
-            let stored = Stored {
-                number,
-                value: loaded.value,
-                validators: loaded.validators,
-            };
-            match self.entries.get_mut(&key) {
-                Some(entry) => garbage.value = entry.value.replace(stored),
-                None => {
-                    let entry = Entry {
-                        value: Some(stored),
-                        ..Entry::default()
-                    };
-                    self.entries.insert(Arc::new(key), entry);
-                }
-            }
+            let stored = Stored::new(&key, number, loaded);
+            self.insert(values, Arc::new(key), stored, &mut garbage);
         }
+        garbage
+    }
+
+    /// A value is cached as the newest of its member key, with no request
+    /// and without touching the type's collections.
+    pub(super) fn primed(&mut self, values: &Values, key: Key, loaded: Loaded) -> Garbage {
+        let number = self.next_number();
+        let mut garbage = Garbage::default();
+        let stored = Stored::new(&key, number, loaded);
+        self.insert(values, Arc::new(key), stored, &mut garbage);
         garbage
     }
 
     /// A successful delete: the member is evicted (its floor rises, so no
     /// load that started before now is cached for it, or joined) and every
     /// collection of the type is invalidated.
-    pub(super) fn destroyed(&mut self, key: &Key) -> Garbage {
+    pub(super) fn destroyed(&mut self, values: &Values, key: &Key) -> Garbage {
         let number = self.next_number();
         let mut garbage = Garbage::default();
-        self.invalidate_collections(key.type_id, number, &mut garbage.collections);
-        self.evict(key, number, &mut garbage);
+        self.invalidate_collections(values, key.type_id, number, &mut garbage);
+        self.evict(values, key, number, &mut garbage);
         garbage
     }
 
     /// A member is forgotten: as [`State::destroyed`], but the type's
     /// collections are left alone.
-    pub(super) fn invalidated(&mut self, key: &Key) -> Garbage {
+    pub(super) fn invalidated(&mut self, values: &Values, key: &Key) -> Garbage {
         let number = self.next_number();
         let mut garbage = Garbage::default();
-        self.evict(key, number, &mut garbage);
+        self.evict(values, key, number, &mut garbage);
         garbage
     }
 
-    /// Takes the value of `key` and raises its floor to `number`.
-    fn evict(&mut self, key: &Key, number: u64, garbage: &mut Garbage) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            garbage.value = entry.value.take();
-            entry.floor = number;
-            garbage.entry = self.tidy(key);
-        }
-    }
-
-    /// The floor that a key's type puts under it: the last invalidation of
-    /// the type's collections, for a collection key.
-    #[inline]
-    fn type_floor(&self, key: &Key) -> u64 {
-        match key.kind {
-            Kind::Member => 0,
-            Kind::Collection => self
-                .collection_floors
-                .get(&key.type_id)
-                .copied()
-                .unwrap_or(0),
-        }
-    }
-
-    /// Removes an entry that holds neither a valid value nor a load in
-    /// flight: any load started from now on takes a number above its floor
-    /// anyway. Returns it, to be dropped once unlocked.
-    #[must_use = "drop what is removed after unlocking"]
-    fn tidy(&mut self, key: &Key) -> Option<Entry> {
-        let entry = self.entries.get(key)?;
-        if entry.flights > 0 || entry.valid(self.type_floor(key)).is_some() {
-            return None;
-        }
-        if key.kind == Kind::Collection {
-            if let Some(keys) = self.collection_keys.get_mut(&key.type_id) {
-                keys.remove(key);
+    /// Every member and collection of a type is forgotten.
+    pub(super) fn invalidated_type(&mut self, values: &Values, type_id: TypeId) -> Garbage {
+        let number = self.next_number();
+        let mut garbage = Garbage::default();
+        self.invalidate_collections(values, type_id, number, &mut garbage);
+        self.member_floors.insert(type_id, number);
+        // A rare, explicit call: one pass over the keys, rather than an
+        // index of every member on the hot path of every store.
+        for (key, _) in values.iter() {
+            if key.type_id == type_id {
+                garbage
+                    .values
+                    .extend(values.remove(&key).map(|(_, stored)| stored));
+                garbage.keys.push(key);
             }
         }
-        self.entries.remove(key)
+        garbage
     }
 
-    /// Invalidates every collection of a type: raises its floor, takes the
-    /// values cached for them and removes the entries no load needs, into
-    /// `garbage`, to be dropped once unlocked.
-    fn invalidate_collections(&mut self, type_id: TypeId, number: u64, garbage: &mut Vec<Entry>) {
-        self.collection_floors.insert(type_id, number);
-        let State {
-            entries,
-            collection_keys,
-            ..
-        } = self;
-        let Some(keys) = collection_keys.get_mut(&type_id) else {
+    /// Everything is forgotten.
+    pub(super) fn cleared(&mut self, values: &Values) -> Garbage {
+        let number = self.next_number();
+        self.cleared = number;
+        let mut garbage = Garbage::default();
+        for (key, stored) in values.drain() {
+            garbage.keys.push(key);
+            garbage.values.push(stored);
+        }
+        garbage
+            .keys
+            .extend(self.collections.drain().flat_map(|(_, keys)| keys));
+        garbage
+    }
+
+    /// Stores a value (the caller has checked that it is the newest), and
+    /// fixes what its insert evicted.
+    fn insert(&mut self, values: &Values, key: Arc<Key>, stored: Stored, garbage: &mut Garbage) {
+        let inserted = Arc::clone(&key);
+        let mut evicted = Vec::new();
+        values.insert_with_lifecycle(key, stored, &mut evicted);
+        for (key, stored) in evicted {
+            // A value out of the map, for room, must not let a load from
+            // before it take its place: nor must the key's own value, if it
+            // was too heavy for its shard and refused (the value it
+            // replaces, if any, went with it).
+            if let Some(entry) = self.entries.get_mut(&key) {
+                entry.floor = entry.floor.max(stored.number);
+            }
+            if *key != *inserted {
+                garbage.evictions += 1;
+                self.unindex(&key);
+            }
+            garbage.keys.push(key);
+            garbage.values.push(stored);
+        }
+        if inserted.kind == Kind::Collection {
+            if values.contains_key(&*inserted) {
+                let keys = self.collections.entry(inserted.type_id).or_default();
+                keys.insert(inserted);
+            } else {
+                self.unindex(&inserted);
+            }
+        }
+    }
+
+    /// A collection key has no value any more: its type's index forgets it.
+    fn unindex(&mut self, key: &Key) {
+        if key.kind == Kind::Collection
+            && let Some(keys) = self.collections.get_mut(&key.type_id)
+        {
+            keys.remove(key);
+        }
+    }
+
+    /// Takes the value of `key` and raises its floor to `number`.
+    fn evict(&mut self, values: &Values, key: &Key, number: u64, garbage: &mut Garbage) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.floor = number;
+        }
+        if let Some((key, stored)) = values.remove(key) {
+            garbage.keys.push(key);
+            garbage.values.push(stored);
+        }
+    }
+
+    /// The floor under `key`, which has `entry`: its own, its type's and the
+    /// whole cache's.
+    fn floor(&self, key: &Key, entry: &Entry) -> u64 {
+        let floors = match key.kind {
+            Kind::Member => &self.member_floors,
+            Kind::Collection => &self.collection_floors,
+        };
+        let type_floor = floors.get(&key.type_id).copied().unwrap_or(0);
+        entry.floor.max(type_floor).max(self.cleared)
+    }
+
+    /// A load of `flight`'s key ended or was abandoned; the key's entry goes
+    /// with its last load.
+    fn forget(&mut self, flight: &Arc<Flight>, garbage: &mut Garbage) {
+        let Some(entry) = self.entries.get_mut(&flight.key) else {
             return;
         };
-        keys.retain(|key| {
-            let Some(entry) = entries.get_mut(key) else {
-                return false;
-            };
-            if entry.flights > 0 {
-                garbage.push(Entry {
-                    value: entry.value.take(),
-                    ..Entry::default()
-                });
-                return true;
-            }
-            garbage.extend(entries.remove(key));
-            false
-        });
-    }
-}
-
-impl Entry {
-    #[inline]
-    fn floor(&self, type_floor: u64) -> u64 {
-        self.floor.max(type_floor)
-    }
-
-    /// The value and its number, if it is above the floor: its validators
-    /// are not read.
-    #[inline]
-    fn valid(&self, type_floor: u64) -> Option<(u64, Value)> {
-        match &self.value {
-            Some(stored) if stored.number > self.floor(type_floor) => {
-                Some((stored.number, Arc::clone(&stored.value)))
-            }
-            _ => None,
-        }
-    }
-
-    /// A load of this key ended or was abandoned.
-    fn forget(&mut self, flight: &Arc<Flight>) {
-        self.flights -= 1;
-        if self
+        entry.flights -= 1;
+        if entry
             .newest
             .as_ref()
             .is_some_and(|newest| Arc::ptr_eq(newest, flight))
         {
-            self.newest = None;
+            entry.newest = None;
+        }
+        if entry.flights == 0 {
+            garbage.entry = self.entries.remove(&flight.key);
+        }
+    }
+
+    /// Invalidates every collection of a type: raises its floor and takes
+    /// the values cached for them, into `garbage`.
+    fn invalidate_collections(
+        &mut self,
+        values: &Values,
+        type_id: TypeId,
+        number: u64,
+        garbage: &mut Garbage,
+    ) {
+        self.collection_floors.insert(type_id, number);
+        let Some(keys) = self.collections.get_mut(&type_id) else {
+            return;
+        };
+        for key in keys.drain() {
+            if let Some((key, stored)) = values.remove(&key) {
+                garbage.keys.push(key);
+                garbage.values.push(stored);
+            }
+            garbage.keys.push(key);
         }
     }
 }

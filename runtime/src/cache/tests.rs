@@ -13,19 +13,20 @@ fn loaded(n: u32) -> Loaded {
     Loaded {
         value: Arc::new(n),
         validators: None,
+        bytes: 4,
     }
 }
 
 fn waiter(lookup: Lookup) -> Pin<Box<Waiter>> {
     match lookup {
-        Lookup::Wait(waiter) => Box::pin(waiter),
-        Lookup::Hit(_) => panic!("expected a load, got a hit"),
+        Lookup::Wait(waiter, _) => Box::pin(waiter),
+        Lookup::Hit(_) | Lookup::Stale(_) => panic!("expected a load, got a hit"),
         Lookup::Fail(err) => panic!("expected a load: {err}"),
     }
 }
 
 fn hit(cache: &Arc<Cache>, path: &str) -> Option<u32> {
-    match cache.get(key(path), false, |_, _| panic!("expected a hit")) {
+    match cache.get(key(path), Policy::PLAIN, |_, _| panic!("expected a hit")) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
         _ => None,
     }
@@ -46,8 +47,8 @@ async fn settle() {
 #[tokio::test]
 async fn an_abandoned_load_leaves_no_entry_behind() {
     let cache = Arc::new(Cache::default());
-    let mut first = waiter(cache.get(key("/a"), false, |_, _| Box::pin(pending())));
-    let mut second = waiter(cache.get(key("/a"), false, |_, _| {
+    let mut first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())));
+    let mut second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
         panic!("a plain get joins the load in flight")
     }));
     assert!(poll_once(first.as_mut()).is_pending());
@@ -68,13 +69,15 @@ async fn an_abandoned_load_leaves_no_entry_behind() {
 #[tokio::test]
 async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
     let cache = Arc::new(Cache::default());
-    let fail = waiter(cache.get(key("/a"), false, |_, _| {
+    let fail = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
         Box::pin(ready(Err(Error::internal("test"))))
     }));
     assert!(fail.await.is_err());
     assert_eq!(cache.entry_count(), 0);
 
-    let load = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(5))))));
+    let load = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        Box::pin(ready(Ok(loaded(5))))
+    }));
     assert!(load.await.is_ok());
     assert_eq!(hit(&cache, "/a"), Some(5));
 }
@@ -83,14 +86,14 @@ async fn a_failed_load_leaves_no_entry_and_a_success_stays() {
 async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
     let cache = Arc::new(Cache::default());
     let (send, receive) = tokio::sync::oneshot::channel::<()>();
-    let mut first = waiter(cache.get(key("/a"), false, |_, _| {
+    let mut first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
         Box::pin(async move {
             let _ = receive.await;
             Ok(loaded(1))
         })
     }));
     assert!(poll_once(first.as_mut()).is_pending());
-    let second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
+    let second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
     let _ = send.send(());
     // `first` is never polled again; `second` still resolves.
     let got = second.await.unwrap();
@@ -110,11 +113,11 @@ async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
 #[tokio::test]
 async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a"), false, |_, _| Box::pin(pending())));
+    let mut old = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())));
     assert!(poll_once(old.as_mut()).is_pending());
     cache.destroyed(&key("/a"));
     let mut started = false;
-    let fresh = waiter(cache.get(key("/a"), false, |_, _| {
+    let fresh = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
         started = true;
         Box::pin(ready(Ok(loaded(2))))
     }));
@@ -126,9 +129,11 @@ async fn a_get_after_a_write_does_not_join_a_load_from_before_it() {
 #[tokio::test]
 async fn numbers_only_move_forward() {
     let cache = Arc::new(Cache::default());
-    let mut old = waiter(cache.get(key("/a"), false, |_, _| Box::pin(pending())));
+    let mut old = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())));
     assert!(poll_once(old.as_mut()).is_pending());
-    let reload = waiter(cache.get(key("/a"), true, |_, _| Box::pin(ready(Ok(loaded(2))))));
+    let reload = waiter(cache.get(key("/a"), Policy::RELOAD, |_, _| {
+        Box::pin(ready(Ok(loaded(2))))
+    }));
     assert_eq!(reload.await.unwrap().downcast_ref::<u32>(), Some(&2));
     // The old load is still pending; the key serves the newer value.
     assert_eq!(hit(&cache, "/a"), Some(2));
@@ -138,8 +143,10 @@ async fn numbers_only_move_forward() {
 #[tokio::test]
 async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
     let cache = Arc::new(Cache::default());
-    let mut early = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(1))))));
-    let late = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
+    let mut early = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        Box::pin(ready(Ok(loaded(1))))
+    }));
+    let late = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
     assert!(poll_once(early.as_mut()).is_pending());
     // The load finishes; `late` resolves with its value...
     assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
@@ -154,7 +161,7 @@ async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
 #[test]
 fn without_a_tokio_runtime_a_load_is_an_error_not_a_panic() {
     let cache = Arc::new(Cache::default());
-    match cache.get(key("/a"), false, |_, _| Box::pin(pending())) {
+    match cache.get(key("/a"), Policy::PLAIN, |_, _| Box::pin(pending())) {
         Lookup::Fail(err) => assert!(err.to_string().contains("Tokio"), "{err}"),
         _ => panic!("expected an error"),
     }
@@ -180,10 +187,10 @@ async fn a_caller_joining_while_the_first_builds_its_load_is_woken() {
     let cache = Arc::new(Cache::default());
     let (count, waker) = counting();
     let mut joined = None;
-    let first = waiter(cache.get(key("/a"), false, |_, _| {
+    let first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
         // Another caller joins after the flight is published but before
         // its load is stored, and parks.
-        let mut second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
+        let mut second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
         assert!(
             second
                 .as_mut()
@@ -215,12 +222,14 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         .unwrap();
     let first = {
         let _enter = gone.enter();
-        waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(1))))))
+        waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+            Box::pin(ready(Ok(loaded(1))))
+        }))
     };
     drop(gone);
     // A caller outside any runtime joins: the load moves to a task on
     // the first caller's runtime, which is gone, so the task never runs.
-    let second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
+    let second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -230,7 +239,9 @@ fn a_load_whose_task_never_runs_still_ends_its_flight() {
         let err = got.expect("the joiner resolves").expect_err("interrupted");
         assert!(err.to_string().contains("stopped"), "{err}");
         // And the key is not stuck on that flight for later callers.
-        let third = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(3))))));
+        let third = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+            Box::pin(ready(Ok(loaded(3))))
+        }));
         let got = tokio::time::timeout(Duration::from_secs(5), third).await;
         assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&3));
     });
@@ -247,14 +258,16 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
         .unwrap();
     let _first = {
         let _enter = idle.enter();
-        waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(1))))))
+        waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+            Box::pin(ready(Ok(loaded(1))))
+        }))
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let second = waiter(cache.get(key("/a"), false, |_, _| panic!("joins")));
+        let second = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")));
         let got = tokio::time::timeout(Duration::from_secs(5), second).await;
         assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&1));
     });
@@ -264,10 +277,14 @@ fn a_load_is_not_moved_to_a_runtime_nobody_drives() {
 async fn a_panic_while_building_a_load_does_not_poison_the_key() {
     let cache = Arc::new(Cache::default());
     let panicked = catch_unwind(AssertUnwindSafe(|| {
-        cache.get(key("/a"), false, |_, _| panic!("building the load panics"))
+        cache.get(key("/a"), Policy::PLAIN, |_, _| {
+            panic!("building the load panics")
+        })
     }));
     assert!(panicked.is_err());
-    let next = waiter(cache.get(key("/a"), false, |_, _| Box::pin(ready(Ok(loaded(2))))));
+    let next = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+        Box::pin(ready(Ok(loaded(2))))
+    }));
     let got = tokio::time::timeout(Duration::from_secs(5), next).await;
     assert_eq!(got.unwrap().unwrap().downcast_ref::<u32>(), Some(&2));
 }
@@ -283,7 +300,10 @@ impl Future for JoinThenReady {
     type Output = Result<Loaded, Error>;
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        let joiner = waiter(self.cache.get(key("/a"), false, |_, _| panic!("joins")));
+        let joiner = waiter(
+            self.cache
+                .get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")),
+        );
         *lock(&self.joined) = Some(joiner);
         Poll::Ready(Ok(loaded(1)))
     }
@@ -303,7 +323,7 @@ async fn a_load_that_panics_when_dropped_does_not_hang_a_joiner() {
         cache: Arc::clone(&cache),
         joined: Arc::clone(&joined),
     };
-    let mut first = waiter(cache.get(key("/a"), false, move |_, _| Box::pin(load)));
+    let mut first = waiter(cache.get(key("/a"), Policy::PLAIN, move |_, _| Box::pin(load)));
     let polled = catch_unwind(AssertUnwindSafe(|| poll_once(first.as_mut())));
     assert!(polled.is_err());
     drop(first);
@@ -328,8 +348,10 @@ fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
         // A second caller joins while the first builds the load, so the
         // load goes to a task as soon as it is built; then both leave at
         // once, from two threads.
-        let first = waiter(cache.get(key("/a"), false, |_, _| {
-            joined = Some(waiter(cache.get(key("/a"), false, |_, _| panic!("joins"))));
+        let first = waiter(cache.get(key("/a"), Policy::PLAIN, |_, _| {
+            joined = Some(waiter(
+                cache.get(key("/a"), Policy::PLAIN, |_, _| panic!("joins")),
+            ));
             Box::pin(async move {
                 let _held = held;
                 pending::<Result<Loaded, Error>>().await
@@ -367,8 +389,9 @@ async fn an_invalidated_collection_does_not_keep_its_value() {
     let big = Loaded {
         value: big,
         validators: None,
+        bytes: 1 << 20,
     };
-    let load = waiter(cache.get(list, false, move |_, _| Box::pin(ready(Ok(big)))));
+    let load = waiter(cache.get(list, Policy::PLAIN, move |_, _| Box::pin(ready(Ok(big)))));
     drop(load.await.unwrap());
     assert_eq!(cache.entry_count(), 1);
     cache.saved(TypeId::of::<u32>(), None); // invalidates every u32 collection
@@ -384,6 +407,7 @@ fn tagged(n: u32, etag: &str) -> Loaded {
             etag: Some(etag.to_owned()),
             last_modified: None,
         })),
+        bytes: 4,
     }
 }
 
@@ -391,7 +415,12 @@ fn tagged(n: u32, etag: &str) -> Loaded {
 /// validators' `ETag`.
 fn captured(cache: &Arc<Cache>, reload: bool) -> Option<(Value, Option<String>)> {
     let mut seen = None;
-    drop(cache.get(key("/a"), reload, |_, revalidate| {
+    let policy = if reload {
+        Policy::RELOAD
+    } else {
+        Policy::PLAIN
+    };
+    drop(cache.get(key("/a"), policy, |_, revalidate| {
         seen = revalidate.map(|r| (r.value, r.validators.etag.clone()));
         Box::pin(pending())
     }));
@@ -424,7 +453,7 @@ async fn r7_a_not_modified_load_stores_the_captured_arc_as_the_newest() {
     let value = tagged(1, "\"v1\"");
     let held = Arc::clone(&value.value);
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
-    let reload = waiter(cache.get(key("/a"), true, |_, revalidate| {
+    let reload = waiter(cache.get(key("/a"), Policy::RELOAD, |_, revalidate| {
         let revalidate = revalidate.expect("a value to revalidate");
         Box::pin(ready(Ok(revalidate.not_modified())))
     }));
@@ -440,7 +469,7 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
     let cache = Arc::new(Cache::default());
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(1, "\"v1\""))));
     let (answer, answered) = tokio::sync::oneshot::channel::<()>();
-    let mut reload = waiter(cache.get(key("/a"), true, move |_, revalidate| {
+    let mut reload = waiter(cache.get(key("/a"), Policy::RELOAD, move |_, revalidate| {
         let revalidate = revalidate.expect("a value to revalidate");
         Box::pin(async move {
             let _ = answered.await;
@@ -457,7 +486,7 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
 
 /// The value cached for `key`, if any, without a load staying behind.
 fn peek(cache: &Arc<Cache>, key: Key) -> Option<u32> {
-    match cache.get(key, false, |_, _| Box::pin(pending())) {
+    match cache.get(key, Policy::PLAIN, |_, _| Box::pin(pending())) {
         Lookup::Hit(value) => value.downcast_ref::<u32>().copied(),
         _ => None,
     }
@@ -468,9 +497,13 @@ async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
     let cache = Arc::new(Cache::default());
     let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/".to_owned());
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
-    let load = waiter(cache.get(list.clone(), false, |_, _| Box::pin(ready(Ok(loaded(10))))));
+    let load = waiter(cache.get(list.clone(), Policy::PLAIN, |_, _| {
+        Box::pin(ready(Ok(loaded(10))))
+    }));
     load.await.unwrap();
-    let mut old = waiter(cache.get(key("/a"), true, |_, _| Box::pin(ready(Ok(loaded(3))))));
+    let mut old = waiter(cache.get(key("/a"), Policy::RELOAD, |_, _| {
+        Box::pin(ready(Ok(loaded(3))))
+    }));
     cache.invalidated(&key("/a"));
     assert_eq!(peek(&cache, key("/a")), None, "the member is gone");
     assert_eq!(

@@ -6,6 +6,7 @@ mod response;
 mod retry;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::Error;
+use crate::cache::Stats;
 
 pub use retry::Retry;
 pub(crate) use retry::retryable_status;
@@ -104,6 +106,8 @@ pub(crate) struct Http {
     base_url: Url,
     origin: url::Origin,
     settings: Settings,
+    /// The cache's counters: every request sent counts (P4).
+    counters: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Http {
@@ -130,6 +134,7 @@ impl Http {
         client: reqwest::Client,
         base: &str,
         settings: Settings,
+        counters: Arc<Stats>,
     ) -> Result<Self, Error> {
         let parsed = normalize_base(base)?;
         let base = parsed.as_str().trim_end_matches('/').to_owned();
@@ -143,6 +148,7 @@ impl Http {
             origin: parsed.origin(),
             base_url: parsed,
             settings,
+            counters,
         })
     }
 
@@ -286,6 +292,7 @@ impl Http {
             if let Some(body) = &call.body {
                 request = request.header(CONTENT_TYPE, JSON).body(body.clone());
             }
+            Stats::count(&self.counters.requests);
             let response = request
                 .send()
                 .await

@@ -4,11 +4,13 @@
 use std::any::TypeId;
 
 use reqwest::Method;
+use tracing::{Instrument, Span};
 
 use super::conditions;
 use crate::cache::{Key, Kind};
 use crate::error::Delivery;
 use crate::http::Call;
+use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
 pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), Error> {
@@ -16,11 +18,32 @@ pub(crate) async fn destroy<M: Model>(client: &Client, value: &M) -> Result<(), 
         return Ok(());
     };
     let path = M::member_path(&value.params(), id);
+    let span = trace::span!("backrest.destroy", M, path.as_str());
+    let destroyed = send(client, value, path, &span)
+        .instrument(span.clone())
+        .await;
+    match &destroyed {
+        Ok(()) => {
+            span.record("outcome", outcome::DESTROYED);
+        }
+        Err(error) => trace::failed(&span, error),
+    }
+    destroyed
+}
+
+/// Sends the DELETE of `value`, at `path`, and tells the cache.
+async fn send<M: Model>(
+    client: &Client,
+    value: &M,
+    path: String,
+    span: &Span,
+) -> Result<(), Error> {
     let mut call = Call::new(Method::DELETE, client.http().url(&path));
     conditions::if_match(&mut call, value.etag())?;
     let key = Key::new(TypeId::of::<M>(), Kind::Member, path);
     match client.http().send(&call).await {
-        Ok(_) => {
+        Ok(answer) => {
+            trace::answered(span, answer.status, answer.attempts);
             client.cache().destroyed(&key);
             Ok(())
         }

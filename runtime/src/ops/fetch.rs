@@ -4,39 +4,49 @@
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
+use tracing::{Instrument, Span};
 
 use super::conditions;
-use crate::cache::{Key, Kind, Load, Loaded, Lookup, Revalidate, Value};
+use crate::cache::{Key, Kind, Load, Loaded, Lookup, Policy, Revalidate, Stats, Value};
 use crate::http::Call;
+use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
 /// How a fetch uses the cache.
 ///
 /// `Fetch::default()` (or [`Fetch::new`]) is a plain fetch: it returns the
-/// cached value if there is one, joins the newest request in flight for the
-/// same resource if there is one, and otherwise sends a request.
-/// [`Fetch::reload`] always sends a new request.
+/// cached value if there is one that is fresh, joins the newest request in
+/// flight for the same resource if there is one, and otherwise sends a
+/// request. [`Fetch::reload`] always sends a new request;
+/// [`Fetch::max_age`] says how old a cached value may be.
 ///
 /// ```no_run
 /// # async fn demo(client: backrest::Client) -> Result<(), backrest::Error> {
 /// # use backrest::{Fetch, Model};
+/// # use std::time::Duration;
 /// # #[derive(Clone, serde::Serialize, serde::Deserialize, Model)]
 /// # #[model(path = "/users")]
 /// # struct User { #[model(id)] id: Option<u64> }
 /// let fresh = User::fetch_with(&client, 7, Fetch::reload()).await?;
+/// let recent = User::fetch_with(&client, 7, Fetch::new().max_age(Duration::from_secs(5))).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fetch {
     reload: bool,
+    max_age: Option<Duration>,
 }
 
 impl Fetch {
     /// A plain fetch: cached and shared.
     pub const fn new() -> Self {
-        Fetch { reload: false }
+        Fetch {
+            reload: false,
+            max_age: None,
+        }
     }
 
     /// A reload: never reads the cache and never joins a request in flight;
@@ -49,12 +59,36 @@ impl Fetch {
     /// `304 Not Modified` resolves with the cached `Arc` itself, cached
     /// again as the newest answer.
     pub const fn reload() -> Self {
-        Fetch { reload: true }
+        Fetch {
+            reload: true,
+            max_age: None,
+        }
+    }
+
+    /// Serves a cached value only while its age (from when its answer
+    /// arrived) is at most `max_age`; an older one is a miss, which joins or
+    /// sends a request, conditional if the value has validators. Overrides
+    /// the model's `#[model(max_age = "..")]` for this call; the model's
+    /// `stale_while_revalidate` still applies after it.
+    /// `max_age(Duration::ZERO)` accepts only a value that arrived this
+    /// very instant.
+    pub const fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
     }
 
     /// Whether this fetch is a reload.
     pub const fn is_reload(&self) -> bool {
         self.reload
+    }
+
+    /// How the cache may serve this fetch of an `M`.
+    fn policy<M: Model>(&self) -> Policy {
+        Policy {
+            reload: self.reload || M::RELOAD,
+            max_age: self.max_age.or(M::MAX_AGE),
+            stale_while_revalidate: M::STALE_WHILE_REVALIDATE,
+        }
     }
 }
 
@@ -63,7 +97,8 @@ pub(crate) async fn fetch<M: Model>(
     path: String,
     options: Fetch,
 ) -> Result<Arc<M>, Error> {
-    cached::<M, M>(client, Kind::Member, path, options, fill_etag::<M>).await
+    let span = trace::span!("backrest.fetch", M, path.as_str());
+    cached::<M, M>(client, Kind::Member, path, options, fill_etag::<M>, span).await
 }
 
 pub(crate) async fn fetch_all<M: Model>(
@@ -71,8 +106,9 @@ pub(crate) async fn fetch_all<M: Model>(
     path: String,
     options: Fetch,
 ) -> Result<Arc<Vec<M>>, Error> {
+    let span = trace::span!("backrest.fetch_all", M, path.as_str());
     // A collection's items have no `ETag` of their own.
-    cached::<M, Vec<M>>(client, Kind::Collection, path, options, |_, _| {}).await
+    cached::<M, Vec<M>>(client, Kind::Collection, path, options, |_, _| {}, span).await
 }
 
 /// A member's `#[model(etag)]` field holds its answer's `ETag`, verbatim
@@ -89,18 +125,39 @@ async fn cached<M: Model, T>(
     path: String,
     options: Fetch,
     fill: fn(&mut T, Option<&str>),
+    span: Span,
 ) -> Result<Arc<T>, Error>
 where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     let key = Key::new(TypeId::of::<M>(), kind, path);
-    let reload = options.is_reload() || M::RELOAD;
-    let value = match client.cache().get(key, reload, |key, revalidate| {
-        load::<T>(client, key.path(), revalidate, fill)
-    }) {
-        Lookup::Hit(value) => value,
-        Lookup::Wait(waiter) => waiter.await?,
-        Lookup::Fail(error) => return Err(error),
+    let policy = options.policy::<M>();
+    let lookup = client.cache().get(key, policy, |key, revalidate| {
+        let started = match policy.reload {
+            true => outcome::RELOAD,
+            false => outcome::MISS,
+        };
+        load::<T>(client, key.path(), revalidate, fill, span.clone(), started)
+    });
+    let value = match lookup {
+        Lookup::Hit(value) => {
+            span.record("outcome", outcome::HIT);
+            value
+        }
+        Lookup::Stale(value) => {
+            span.record("outcome", outcome::STALE);
+            value
+        }
+        Lookup::Wait(waiter, joined) => {
+            if joined {
+                span.record("outcome", outcome::JOIN);
+            }
+            waiter.instrument(span).await?
+        }
+        Lookup::Fail(error) => {
+            trace::failed(&span, &error);
+            return Err(error);
+        }
     };
     downcast(value)
 }
@@ -108,12 +165,15 @@ where
 /// The load of one key: a GET, conditional when the cache handed it a value
 /// to revalidate (R7). A `304` ends it with that value, the same `Arc`, and
 /// its validators; any other answer with the value it decodes to and the
-/// answer's own validators.
+/// answer's own validators. It records on the span of the fetch that
+/// started it.
 fn load<T>(
     client: &Client,
     path: &str,
     revalidate: Option<Revalidate>,
     fill: fn(&mut T, Option<&str>),
+    span: Span,
+    started: &'static str,
 ) -> Load
 where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -123,24 +183,48 @@ where
         conditions::revalidate(&mut call, &revalidate.validators);
     }
     let client = client.clone();
-    Box::pin(async move {
+    let traced = span.clone();
+    let load = async move {
         let http = client.http();
-        let answer = http.send(&call).await?;
+        let answer = match http.send(&call).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                trace::failed(&span, &error);
+                return Err(error);
+            }
+        };
+        trace::answered(&span, answer.status, answer.attempts);
         if conditions::not_modified(answer.status) {
             return match revalidate {
-                Some(revalidate) => Ok(revalidate.not_modified()),
+                Some(revalidate) => {
+                    span.record("outcome", outcome::NOT_MODIFIED);
+                    Stats::count(&client.cache().counters().not_modified);
+                    Ok(revalidate.not_modified())
+                }
                 None => Err(Error::internal("a 304 answered an unconditional GET")),
             };
         }
-        let mut value: T = http.decode(&call, &answer, false)?;
+        let mut value: T = match http.decode(&call, &answer, false) {
+            Ok(value) => value,
+            Err(error) => {
+                span.record("outcome", outcome::ERROR);
+                return Err(error);
+            }
+        };
+        span.record("outcome", started);
         let validators = conditions::validators(&answer.headers);
         fill(
             &mut value,
             validators.as_ref().and_then(|v| v.etag.as_deref()),
         );
         let value: Value = Arc::new(value);
-        Ok(Loaded { value, validators })
-    })
+        Ok(Loaded {
+            value,
+            validators,
+            bytes: answer.body.len(),
+        })
+    };
+    Box::pin(load.instrument(traced))
 }
 
 fn downcast<T: Any + Send + Sync>(value: Value) -> Result<Arc<T>, Error> {

@@ -7,19 +7,21 @@ use std::sync::Arc;
 
 use reqwest::header::{HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use super::conditions;
 use crate::cache::{Key, Kind, Loaded, Validators};
 use crate::error::Delivery;
 use crate::http::{Call, IDEMPOTENCY_KEY};
+use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
 pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
     let key = new_key(client, value);
     let sent = send(client, value, key).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
-    Ok(record(client, saved, sent.validators))
+    Ok(record(client, saved, sent.validators, sent.bytes))
 }
 
 /// Saves `value` with this idempotency key, handing it back with the error
@@ -34,7 +36,7 @@ pub(super) async fn save_owned<M: Model>(
         Err(error) => return Err((value, error)),
     };
     let saved = sent.value.unwrap_or(value);
-    Ok(record(client, saved, sent.validators))
+    Ok(record(client, saved, sent.validators, sent.bytes))
 }
 
 /// A fresh idempotency key for saving `value`, if it is a create and the
@@ -52,18 +54,47 @@ struct Sent<M> {
     /// The validators of the answer the value came in (R7); its `ETag`
     /// becomes the saved value's etag (R8).
     validators: Option<Arc<Validators>>,
+    /// The length of the body the value is in: the answer's, or the one
+    /// sent when the server kept it (P2).
+    bytes: usize,
 }
 
-/// Sends a save. A PUT refused with 412 (its `If-Match` no longer matches)
-/// forgets the member, so that the next fetch reads the server's (R8).
+/// Sends a save, in a `backrest.save` span (P4).
 async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result<Sent<M>, Error> {
     let params = value.params();
     let (method, path) = match value.id() {
         None => (Method::POST, M::collection_path(&params)),
         Some(id) => (Method::PUT, M::member_path(&params, id)),
     };
+    let span = trace::span!("backrest.save", M, path.as_str());
+    let outcome = match method {
+        Method::POST => outcome::CREATED,
+        _ => outcome::UPDATED,
+    };
+    let sent = send_traced(client, value, key, method, &path, &span)
+        .instrument(span.clone())
+        .await;
+    match &sent {
+        Ok(_) => {
+            span.record("outcome", outcome);
+        }
+        Err(error) => trace::failed(&span, error),
+    }
+    sent
+}
+
+/// Sends a save. A PUT refused with 412 (its `If-Match` no longer matches)
+/// forgets the member, so that the next fetch reads the server's (R8).
+async fn send_traced<M: Model>(
+    client: &Client,
+    value: &M,
+    key: Option<Uuid>,
+    method: Method,
+    path: &str,
+    span: &Span,
+) -> Result<Sent<M>, Error> {
     let http = client.http();
-    let mut call = Call::new(method, http.url(&path));
+    let mut call = Call::new(method, http.url(path));
     // A new value's etag, if it has one, is another resource's: a create
     // is not conditional.
     if call.method == Method::PUT {
@@ -71,6 +102,7 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
     }
     let body = serde_json::to_vec(value)
         .map_err(|e| Error::encode::<M>(&call.method, &http.shown_url(&call.url), e))?;
+    let sent_bytes = body.len();
     call.body = Some(body.into());
     if call.method == Method::POST
         && let Some(key) = key
@@ -93,11 +125,13 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
             return Err(error);
         }
     };
+    trace::answered(span, answer.status, answer.attempts);
     let validators = conditions::validators(&answer.headers);
     if answer.status == StatusCode::NO_CONTENT || answer.body.iter().all(u8::is_ascii_whitespace) {
         let kept = Sent {
             value: None,
             validators,
+            bytes: sent_bytes,
         };
         if call.method != Method::POST {
             return Ok(kept);
@@ -120,6 +154,7 @@ async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result
         Ok(saved) => Ok(Sent {
             value: Some(saved),
             validators,
+            bytes: answer.body.len(),
         }),
         Err(error) => {
             written_but_unread(client, value);
@@ -138,6 +173,7 @@ async fn read_back<M: Model>(client: &Client, url: String) -> Result<Sent<M>, Er
     Ok(Sent {
         value: Some(created),
         validators: conditions::validators(&answer.headers),
+        bytes: answer.body.len(),
     })
 }
 
@@ -184,13 +220,19 @@ fn refused<M: Model>(client: &Client, value: &M) {
 /// Gives the saved value the etag of the answer it came in (`None` if the
 /// answer had no `ETag`: R8), caches it as the newest for its id with that
 /// answer's validators (R7), and invalidates the type's collections (C9).
-fn record<M: Model>(client: &Client, mut saved: M, validators: Option<Arc<Validators>>) -> M {
+fn record<M: Model>(
+    client: &Client,
+    mut saved: M,
+    validators: Option<Arc<Validators>>,
+    bytes: usize,
+) -> M {
     saved.set_etag(validators.as_ref().and_then(|v| v.etag.clone()));
     let member = saved.id().map(|id| {
         let path = M::member_path(&saved.params(), id);
         let loaded = Loaded {
             value: Arc::new(saved.clone()),
             validators,
+            bytes,
         };
         (Key::new(TypeId::of::<M>(), Kind::Member, path), loaded)
     });

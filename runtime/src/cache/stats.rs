@@ -1,0 +1,140 @@
+//! What a cache counts (P4): relaxed atomics, none of them behind the hit
+//! path's lock. Hits, the one count every cached fetch makes, are striped
+//! across cache lines by thread, so that two threads hitting different keys
+//! never write the same line (P5).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// What a client's cache has done, and what it holds now:
+/// [`Client::stats`](crate::Client::stats).
+///
+/// Each fetch counts once, as exactly one of [`hits`](Self::hits),
+/// [`joins`](Self::joins) or [`misses`](Self::misses). Clones of a client
+/// share one set of counters; [`Client::clear`](crate::Client::clear)
+/// empties the cache but not the counters. The counts are read one by one
+/// without stopping the cache, so a snapshot taken while calls run may be a
+/// few counts apart between fields.
+///
+/// ```no_run
+/// # fn demo(client: &backrest::Client) {
+/// let stats = client.stats();
+/// let looked_up = stats.hits + stats.joins + stats.misses;
+/// if looked_up > 0 {
+///     println!("hit ratio {:.1}%", 100.0 * stats.hits as f64 / looked_up as f64);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Fetches served from the cache: fresh, or stale within
+    /// `stale_while_revalidate` (which also starts a refresh).
+    pub hits: u64,
+    /// Fetches that joined a request already in flight for the resource.
+    pub joins: u64,
+    /// Fetches that started a request: nothing cached, a stale value, or a
+    /// reload.
+    pub misses: u64,
+    /// HTTP requests sent: each attempt of each fetch, save and destroy,
+    /// retries included.
+    pub requests: u64,
+    /// `304 Not Modified` answers to revalidations.
+    pub not_modified: u64,
+    /// Loads that failed, once per load however many callers shared it.
+    pub errors: u64,
+    /// Entries removed to make room under `max_cache_bytes`.
+    pub evictions: u64,
+    /// Entries the cache holds now.
+    pub entries: u64,
+    /// What the entries held now weigh: their bodies' lengths plus their
+    /// keys (see [`ClientBuilder::max_cache_bytes`](crate::ClientBuilder::max_cache_bytes)).
+    pub bytes: u64,
+    /// Values found in a shared second-level cache; zero without one.
+    pub shared_hits: u64,
+    /// Failed commands to a shared second-level cache; zero without one.
+    pub shared_errors: u64,
+}
+
+/// The counters of one cache, shared by every clone of its client.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    hits: Striped,
+    pub(crate) joins: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) not_modified: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+}
+
+impl Stats {
+    #[inline]
+    pub(crate) fn hit(&self) {
+        self.hits.add(1);
+    }
+
+    /// Adds one to a plain counter.
+    #[inline]
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The counts, with what the store holds now.
+    pub(crate) fn snapshot(&self, entries: u64, bytes: u64) -> CacheStats {
+        CacheStats {
+            hits: self.hits.sum(),
+            joins: self.joins.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            not_modified: self.not_modified.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            evictions: self.evictions.load(Relaxed),
+            entries,
+            bytes,
+            shared_hits: 0,
+            shared_errors: 0,
+        }
+    }
+}
+
+/// How many cache lines a striped counter spreads over.
+const STRIPES: usize = 16;
+
+/// One counter on a cache line of its own (128 bytes: two lines on x86,
+/// whose prefetcher pulls lines in pairs, and one on Apple's cores).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Line(AtomicU64);
+
+/// A counter that threads add to on lines of their own, summed when read.
+#[derive(Debug, Default)]
+struct Striped([Line; STRIPES]);
+
+impl Striped {
+    #[inline]
+    fn add(&self, n: u64) {
+        self.0[stripe()].0.fetch_add(n, Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|line| line.0.load(Relaxed)).sum()
+    }
+}
+
+/// This thread's stripe: threads take stripes in turn as they first count.
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|stripe| {
+        let mut index = stripe.get();
+        if index == usize::MAX {
+            index = NEXT.fetch_add(1, Relaxed) % STRIPES;
+            stripe.set(index);
+        }
+        index
+    })
+}
