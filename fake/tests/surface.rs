@@ -196,6 +196,7 @@ async fn a_reload_of_an_unchanged_member_is_revalidated_with_a_304() {
         .unwrap();
     assert!(Arc::ptr_eq(&cached, &revalidated));
     assert_eq!(revalidated.etag, stored.etag);
+    assert_eq!(client.stats().not_modified, 1, "the fake answered 304");
     let gets: Vec<_> = api
         .requests()
         .into_iter()
