@@ -71,6 +71,12 @@ pub use backrest_runtime::reqwest;
 /// Derives [`Model`](trait@Model): see the trait, and the attributes below.
 pub use backrest_macros::Model;
 
+/// A typed fake server for tests of code that uses backrest: routes derived
+/// from the models, state kept, the protocol spoken, faults on demand. See
+/// [`FakeApi`](fake::FakeApi). (Feature `fake`.)
+#[cfg(feature = "fake")]
+pub use backrest_fake as fake;
+
 #[doc(hidden)]
 pub use backrest_runtime::__private;
 

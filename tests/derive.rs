@@ -342,3 +342,29 @@ async fn a_reqwest_client_built_through_the_re_export_is_used() {
     User::fetch(&client, 1).await.unwrap();
     assert_eq!(server.requests()[0].header("x-from"), Some("reexport"));
 }
+
+/// The id field's name in JSON, renamed by serde.
+#[derive(Debug, Clone, Serialize, Deserialize, Model)]
+#[serde(rename_all = "camelCase")]
+#[model(path = "/accounts/{org_id}/keys")]
+struct Key {
+    org_id: u64,
+    #[model(id)]
+    key_id: Option<String>,
+}
+
+#[test]
+fn t1_the_model_names_its_path_template_and_its_id_field() {
+    assert_eq!(<User as Model>::PATH, "/users");
+    assert_eq!(<User as Model>::ID_FIELD, "id");
+    assert_eq!(<Member as Model>::PATH, "/orgs/{org}/teams/{team}/members");
+    assert_eq!(<Member as Model>::ID_FIELD, "login");
+    assert_eq!(<Key as Model>::PATH, "/accounts/{org_id}/keys");
+    assert_eq!(<Key as Model>::ID_FIELD, "keyId");
+    let json = serde_json::to_value(Key {
+        org_id: 1,
+        key_id: Some("k".into()),
+    })
+    .unwrap();
+    assert_eq!(json[<Key as Model>::ID_FIELD], "k");
+}

@@ -4,12 +4,16 @@
 //! is a conflict that drops the member from the cache.
 //!
 //! Each test runs against a real loopback server and asserts what it
-//! received. Clients make one attempt per request (`Retry::none()`).
+//! received: a scripted one where the exact answer is the point (a weak
+//! `ETag`, a `204`), backrest's typed fake where a server that keeps
+//! versions reads better (a conflict, a revalidation). Clients make one
+//! attempt per request (`Retry::none()`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use backrest::{Client, Fetch, Model, Retry};
+use backrest::fake::FakeApi;
+use backrest::{Client, Fetch, Method, Model, Retry};
 use backrest_testkit::{Reply, Request, Server};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -89,6 +93,32 @@ async fn setup() -> (Server, Client) {
         .build()
         .expect("valid base");
     (server, client)
+}
+
+/// The typed fake serving `Doc`, holding doc 1 (`"mine"`), and a client on
+/// it.
+async fn fake() -> (FakeApi, Client, Doc) {
+    let api = FakeApi::start().await;
+    api.serve::<Doc>();
+    let stored = api.insert(Doc {
+        id: None,
+        title: "mine".into(),
+        etag: None,
+    });
+    let client = api
+        .client_builder()
+        .retry(Retry::none())
+        .build()
+        .expect("valid base");
+    (api, client, stored)
+}
+
+/// The requests the fake received with this method, in order.
+fn received_by(api: &FakeApi, method: &Method) -> Vec<backrest::fake::Request> {
+    api.requests()
+        .into_iter()
+        .filter(|request| request.method == method)
+        .collect()
 }
 
 async fn bounded<T>(call: impl Future<Output = T>) -> T {
@@ -266,96 +296,6 @@ async fn r8_save_fills_the_etag_from_its_answer_or_leaves_none() {
 }
 
 #[tokio::test]
-async fn r8_a_412_is_a_conflict_and_the_next_fetch_reads_the_server_s_value() {
-    let (server, client) = setup().await;
-    server.on(
-        "GET",
-        "/docs/1",
-        Reply::json(200, doc(1, "mine")).header("etag", "\"v1\""),
-    );
-    server.on(
-        "GET",
-        "/docs/1",
-        Reply::json(200, doc(1, "theirs")).header("etag", "\"v2\""),
-    );
-    server.on(
-        "PUT",
-        "/docs/1",
-        Reply::json(412, json!({ "error": "stale" })),
-    );
-    server.on("GET", "/docs", Reply::json(200, json!([doc(1, "mine")])));
-
-    let list = bounded(Doc::fetch_all(&client)).await.unwrap();
-    let mut edited = Doc::clone(&bounded(Doc::fetch(&client, 1)).await.unwrap());
-    edited.title = "overwrite".into();
-    let error = bounded(edited.save(&client)).await.unwrap_err();
-    let current = bounded(Doc::fetch(&client, 1)).await.unwrap();
-    let list_after = bounded(Doc::fetch_all(&client)).await.unwrap();
-
-    assert!(error.is_conflict(), "{error}");
-    assert_eq!(
-        error.status(),
-        Some(backrest::StatusCode::PRECONDITION_FAILED)
-    );
-    assert_eq!(
-        received(&server, "PUT")[0].header("if-match"),
-        Some("\"v1\"")
-    );
-    assert_eq!(
-        server.count("GET", "/docs/1"),
-        2,
-        "the member was invalidated"
-    );
-    assert_eq!(current.title, "theirs", "the server's value");
-    assert_eq!(current.etag.as_deref(), Some("\"v2\""));
-    assert!(
-        Arc::ptr_eq(&list, &list_after),
-        "nothing was written: collections stay"
-    );
-}
-
-#[tokio::test]
-async fn r8_destroy_sends_if_match_with_the_etag() {
-    let (server, client) = setup().await;
-    server.on(
-        "GET",
-        "/docs/1",
-        Reply::json(200, doc(1, "t")).header("etag", "\"v1\""),
-    );
-    server.on("DELETE", "/docs/1", Reply::empty(204));
-
-    let fetched = bounded(Doc::fetch(&client, 1)).await.unwrap();
-    bounded(fetched.destroy(&client)).await.unwrap();
-
-    let deletes = received(&server, "DELETE");
-    assert_eq!(deletes.len(), 1);
-    assert_eq!(deletes[0].header("if-match"), Some("\"v1\""));
-    assert!(deletes[0].body.is_empty());
-}
-
-#[tokio::test]
-async fn r8_a_412_to_a_destroy_is_a_conflict_and_invalidates_the_member() {
-    let (server, client) = setup().await;
-    server.on(
-        "GET",
-        "/docs/1",
-        Reply::json(200, doc(1, "t")).header("etag", "\"v1\""),
-    );
-    server.on("DELETE", "/docs/1", Reply::empty(412));
-
-    let fetched = bounded(Doc::fetch(&client, 1)).await.unwrap();
-    let error = bounded(fetched.destroy(&client)).await.unwrap_err();
-    bounded(Doc::fetch(&client, 1)).await.unwrap();
-
-    assert!(error.is_conflict(), "{error}");
-    assert_eq!(
-        server.count("GET", "/docs/1"),
-        2,
-        "the member was invalidated"
-    );
-}
-
-#[tokio::test]
 async fn r8_a_model_without_an_etag_sends_no_if_match() {
     let (server, client) = setup().await;
     server.on(
@@ -380,27 +320,6 @@ async fn r8_a_model_without_an_etag_sends_no_if_match() {
     for write in writes {
         assert_eq!(write.header("if-match"), None, "{}", write.method);
     }
-}
-
-#[tokio::test]
-async fn r8_a_304_to_a_member_fetch_keeps_the_cached_value_and_its_etag() {
-    let (server, client) = setup().await;
-    server.on(
-        "GET",
-        "/docs/1",
-        Reply::json(200, doc(1, "t")).header("etag", "\"v1\""),
-    );
-    server.on("GET", "/docs/1", Reply::empty(304));
-
-    let cached = bounded(Doc::fetch(&client, 1)).await.unwrap();
-    let revalidated = bounded(Doc::fetch_with(&client, 1, Fetch::reload()))
-        .await
-        .unwrap();
-
-    assert!(Arc::ptr_eq(&cached, &revalidated));
-    assert_eq!(revalidated.etag.as_deref(), Some("\"v1\""));
-    let gets = received(&server, "GET");
-    assert_eq!(gets[1].header("if-none-match"), Some("\"v1\""));
 }
 
 #[tokio::test]
@@ -439,4 +358,100 @@ async fn r8_an_etag_that_cannot_be_a_header_is_an_error_before_anything_is_sent(
     assert!(saved.is_builder(), "{saved}");
     assert!(destroyed.is_builder(), "{destroyed}");
     assert_eq!(server.total(), 0);
+}
+
+#[tokio::test]
+async fn r8_a_412_is_a_conflict_and_the_next_fetch_reads_the_server_s_value() {
+    let (api, client, _) = fake().await;
+
+    let list = bounded(Doc::fetch_all(&client)).await.unwrap();
+    let mut edited = Doc::clone(&bounded(Doc::fetch(&client, 1)).await.unwrap());
+    let mine = edited.etag.clone();
+    // Someone else writes first: a new version, a new ETag.
+    let theirs = api.replace(Doc {
+        id: Some(1),
+        title: "theirs".into(),
+        etag: None,
+    });
+    edited.title = "overwrite".into();
+    let error = bounded(edited.save(&client)).await.unwrap_err();
+    let current = bounded(Doc::fetch(&client, 1)).await.unwrap();
+    let list_after = bounded(Doc::fetch_all(&client)).await.unwrap();
+
+    assert!(error.is_conflict(), "{error}");
+    assert_eq!(
+        error.status(),
+        Some(backrest::StatusCode::PRECONDITION_FAILED)
+    );
+    assert!(mine.is_some());
+    assert_eq!(
+        received_by(&api, &Method::PUT)[0].header("if-match"),
+        mine.as_deref()
+    );
+    assert_eq!(
+        api.get::<Doc>((), 1).unwrap().title,
+        "theirs",
+        "the server's value was left as it was"
+    );
+    assert_eq!(
+        api.count(Method::GET, "/docs/1"),
+        2,
+        "the member was invalidated"
+    );
+    assert_eq!(current.title, "theirs", "the server's value");
+    assert_eq!(current.etag, theirs.etag);
+    assert!(
+        Arc::ptr_eq(&list, &list_after),
+        "nothing was written: collections stay"
+    );
+}
+
+#[tokio::test]
+async fn r8_destroy_sends_if_match_with_the_etag() {
+    let (api, client, stored) = fake().await;
+
+    let fetched = bounded(Doc::fetch(&client, 1)).await.unwrap();
+    bounded(fetched.destroy(&client)).await.unwrap();
+
+    let deletes = received_by(&api, &Method::DELETE);
+    assert_eq!(deletes.len(), 1);
+    assert!(stored.etag.is_some());
+    assert_eq!(deletes[0].header("if-match"), stored.etag.as_deref());
+    assert!(deletes[0].body.is_empty());
+    assert!(api.all::<Doc>(()).is_empty(), "the fake's If-Match held");
+}
+
+#[tokio::test]
+async fn r8_a_412_to_a_destroy_is_a_conflict_and_invalidates_the_member() {
+    let (api, client, stored) = fake().await;
+
+    let fetched = bounded(Doc::fetch(&client, 1)).await.unwrap();
+    api.replace(stored);
+    let error = bounded(fetched.destroy(&client)).await.unwrap_err();
+    bounded(Doc::fetch(&client, 1)).await.unwrap();
+
+    assert!(error.is_conflict(), "{error}");
+    assert_eq!(
+        api.count(Method::GET, "/docs/1"),
+        2,
+        "the member was invalidated"
+    );
+    assert_eq!(api.all::<Doc>(()).len(), 1, "nothing was destroyed");
+}
+
+#[tokio::test]
+async fn r8_a_304_to_a_member_fetch_keeps_the_cached_value_and_its_etag() {
+    let (api, client, stored) = fake().await;
+
+    let cached = bounded(Doc::fetch(&client, 1)).await.unwrap();
+    let revalidated = bounded(Doc::fetch_with(&client, 1, Fetch::reload()))
+        .await
+        .unwrap();
+
+    assert!(Arc::ptr_eq(&cached, &revalidated));
+    assert!(stored.etag.is_some());
+    assert_eq!(revalidated.etag, stored.etag);
+    let gets = received_by(&api, &Method::GET);
+    assert_eq!(gets.len(), 2);
+    assert_eq!(gets[1].header("if-none-match"), stored.etag.as_deref());
 }

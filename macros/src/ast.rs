@@ -3,10 +3,12 @@
 //! reported here, once.
 
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, Ident, Type, Visibility};
 
 use crate::attr;
 use crate::ctxt::Ctxt;
+use crate::serde_name;
 
 /// A struct that `Model` can be derived for.
 pub(crate) struct Input<'a> {
@@ -21,6 +23,8 @@ pub(crate) struct Field<'a> {
     pub(crate) ident: &'a Ident,
     pub(crate) ty: &'a Type,
     pub(crate) attrs: attr::Field,
+    /// Its name in JSON, as serde writes it (see `serde_name`).
+    pub(crate) json_name: String,
 }
 
 impl<'a> Input<'a> {
@@ -73,10 +77,13 @@ impl<'a> Input<'a> {
             .named
             .iter()
             .filter_map(|field| {
+                let ident = field.ident.as_ref()?;
+                let name = ident.unraw().to_string();
                 Some(Field {
-                    ident: field.ident.as_ref()?,
+                    ident,
                     ty: &field.ty,
                     attrs: attr::Field::from_attrs(cx, &field.attrs),
+                    json_name: serde_name::json_name(&name, &field.attrs, &input.attrs),
                 })
             })
             .collect();

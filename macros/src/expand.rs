@@ -135,11 +135,16 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         }
     });
 
+    let path = model.template.to_string();
+    let id_field = &model.id.json_name;
+
     quote! {
         #[automatically_derived]
         impl #private::Model for #ident {
             type Id = #id_ty;
             type Params = (#(#param_tys,)*);
+            const PATH: &'static #private::str = #path;
+            const ID_FIELD: &'static #private::str = #id_field;
             #reload
             #max_age
             #stale

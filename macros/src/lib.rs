@@ -22,6 +22,7 @@ mod expand;
 mod fallback;
 mod message;
 mod methods;
+mod serde_name;
 mod symbol;
 mod template;
 #[cfg(test)]

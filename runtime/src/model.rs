@@ -24,6 +24,11 @@ use crate::{Client, Error, Fetch, PathParam, SaveAllError, ops};
 /// A resource lives at a *collection path* (`/orgs/{org_id}/repos`), built
 /// from its parent parameters, and each member at the collection path plus
 /// `/{id}`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a backrest model",
+    note = "derive it: `#[derive(Model)]` with `#[model(path = \"/...\")]` on the struct and \
+            `#[model(id)]` on the field holding its id"
+)]
 pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The type of the id, the `K` of the `#[model(id)]` field `Option<K>`.
     type Id: PathParam + Clone + Send + Sync + 'static;
@@ -31,6 +36,18 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The parameters of the collection path, in template order, as a tuple
     /// (`()` for a top-level resource such as `/users`).
     type Params: Send + Sync + 'static;
+
+    /// The collection's path template as written in `#[model(path = "...")]`,
+    /// such as `/orgs/{org_id}/repos`: literal text and `{field}`
+    /// placeholders, one per [`Params`](Model::Params) element, in order.
+    /// What tools that serve a model's routes (`backrest-fake`) match
+    /// requests with; [`collection_path`](Model::collection_path) fills it in.
+    const PATH: &'static str;
+
+    /// The name of the id field in JSON bodies: the `#[model(id)]` field's
+    /// name as serde writes it, its `#[serde(rename = "...")]` or the
+    /// struct's `#[serde(rename_all = "...")]` applied.
+    const ID_FIELD: &'static str;
 
     /// Whether every fetch of this type is a reload (`#[model(reload)]`):
     /// such fetches never read the cache and never join another request.

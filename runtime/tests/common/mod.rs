@@ -32,6 +32,8 @@ impl User {
 impl Model for User {
     type Id = u64;
     type Params = ();
+    const PATH: &'static str = "/users";
+    const ID_FIELD: &'static str = "id";
 
     fn collection_path((): &()) -> String {
         "/users".to_owned()
@@ -54,6 +56,8 @@ pub struct Admin {
 impl Model for Admin {
     type Id = u64;
     type Params = ();
+    const PATH: &'static str = "/users";
+    const ID_FIELD: &'static str = "id";
 
     fn collection_path((): &()) -> String {
         "/users".to_owned()
@@ -77,6 +81,8 @@ pub struct Repo {
 impl Model for Repo {
     type Id = String;
     type Params = (String,);
+    const PATH: &'static str = "/orgs/{org}/repos";
+    const ID_FIELD: &'static str = "id";
 
     fn collection_path((org,): &(String,)) -> String {
         let mut path = String::from("/orgs/");
@@ -104,6 +110,8 @@ pub struct Clock {
 impl Model for Clock {
     type Id = u64;
     type Params = ();
+    const PATH: &'static str = "/clocks";
+    const ID_FIELD: &'static str = "id";
     const RELOAD: bool = true;
 
     fn collection_path((): &()) -> String {
@@ -139,6 +147,8 @@ impl<'de> Deserialize<'de> for Fragile {
 impl Model for Fragile {
     type Id = u64;
     type Params = ();
+    const PATH: &'static str = "/fragile";
+    const ID_FIELD: &'static str = "id";
 
     fn collection_path((): &()) -> String {
         "/fragile".to_owned()

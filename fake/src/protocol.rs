@@ -1,0 +1,549 @@
+//! One request, answered: routed to a served model, delayed or failed as
+//! asked, replayed for a known `Idempotency-Key`, then handled by its verb
+//! with the protocol backrest relies on (`ETag`s, `If-None-Match`,
+//! `If-Match`, `Link` pagination, equality filters, merge patches).
+//!
+//! Every answer is made under the state's lock, in one step, so that two
+//! requests never see half of each other's write.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::http::request::Parts;
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request as HttpRequest, Response, header,
+};
+use backrest_runtime::{StatusCode, push_param};
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value, json};
+
+use crate::fault::{Injected, aborted};
+use crate::route::Target;
+use crate::store::{Member, Refusal, Resource, not_found};
+use crate::{Request, Shared, State, lock};
+
+/// The largest request body read: 16 MiB.
+const MAX_BODY: usize = 16 << 20;
+
+/// The header a create carries to be made at most once.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The total length of a paged list (json-server's header).
+const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+/// Set on an answer replayed for a known `Idempotency-Key`.
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// An answer, before it is a response: kept as is for replays.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+}
+
+impl Answer {
+    fn new(status: StatusCode) -> Answer {
+        Answer {
+            status,
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    fn json(status: StatusCode, body: &impl serde::Serialize) -> Answer {
+        let mut answer = Answer::new(status);
+        answer.body = Some(serde_json::to_vec(body).unwrap_or_default());
+        answer
+    }
+
+    fn refused(refusal: &Refusal) -> Answer {
+        Answer::json(refusal.status, &json!({ "error": refusal.message }))
+    }
+
+    fn error(status: StatusCode, message: &str) -> Answer {
+        Answer::json(status, &json!({ "error": message }))
+    }
+
+    fn header(mut self, name: HeaderName, value: &str) -> Answer {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.append(name, value);
+        }
+        self
+    }
+
+    fn member(status: StatusCode, member: &Member) -> Answer {
+        Answer::json(status, &member.value).header(header::ETAG, &member.etag())
+    }
+
+    fn into_response(self) -> (Response<Body>, Vec<u8>) {
+        let body = self.body.unwrap_or_default();
+        let mut response = Response::new(Body::from(body.clone()));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        if !body.is_empty() {
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        (response, body)
+    }
+}
+
+/// A stored answer to a request with an `Idempotency-Key`.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    method: Method,
+    path: String,
+    body: Vec<u8>,
+    answer: Answer,
+}
+
+/// Answers one request.
+pub(crate) async fn handle(shared: Arc<Shared>, request: HttpRequest<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+        let refusal = Answer::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than 16 MiB, or was cut",
+        );
+        return refusal.into_response().0;
+    };
+    let body = body.to_vec();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+
+    let routed = {
+        let mut state = lock(&shared.state);
+        state.log.push(Request {
+            method: parts.method.clone(),
+            path: path.clone(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+        });
+        shared.arrival.notify_waiters();
+        route(&state, parts.uri.path()).map(|(index, target)| {
+            let resource = &mut state.resources[index];
+            (index, target, resource.injected.pop_front(), resource.delay)
+        })
+    };
+    let Some((index, target, injected, delay)) = routed else {
+        let message = format!("no served model has a route for {}", parts.uri.path());
+        return Answer::error(StatusCode::NOT_FOUND, &message)
+            .into_response()
+            .0;
+    };
+
+    if !delay.is_zero() && !wait(&shared, delay).await {
+        return aborted();
+    }
+    let fault = match injected {
+        Some(Injected::Status(status)) => {
+            let message = format!("a failure asked for by FakeApi::fail ({status})");
+            return Answer::error(status, &message).into_response().0;
+        }
+        Some(Injected::Fault(fault)) => Some(fault),
+        None => None,
+    };
+
+    let answer = {
+        let mut state = lock(&shared.state);
+        idempotent(&mut state, &shared.base, index, target, &parts, &body)
+    };
+    let (response, body) = answer.into_response();
+    match fault {
+        Some(fault) => fault.deliver(response, body),
+        None => response,
+    }
+}
+
+/// Waits `delay`; `false` if the fake was stopped first.
+async fn wait(shared: &Shared, delay: Duration) -> bool {
+    let mut stopped = shared.stopped.subscribe();
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        _ = stopped.wait_for(|stopped| *stopped) => false,
+    }
+}
+
+/// The served model a path reaches, and what it names there. A collection
+/// wins over a member (`/users/me` as a collection of its own, not the
+/// member `me`), then the model served first.
+fn route(state: &State, path: &str) -> Option<(usize, Target)> {
+    let targets = || {
+        state
+            .resources
+            .iter()
+            .enumerate()
+            .filter_map(|(index, resource)| Some((index, resource.template.target(path)?)))
+    };
+    targets()
+        .find(|(_, target)| matches!(target, Target::Collection(_)))
+        .or_else(|| targets().next())
+}
+
+/// The answer for a request, or the stored answer of an earlier request
+/// with its `Idempotency-Key`.
+fn idempotent(
+    state: &mut State,
+    base: &str,
+    index: usize,
+    target: Target,
+    parts: &Parts,
+    body: &[u8],
+) -> Answer {
+    let key = (parts.method != Method::GET)
+        .then(|| parts.headers.get(IDEMPOTENCY_KEY)?.to_str().ok())
+        .flatten()
+        .map(str::to_owned);
+    let path = parts.uri.path();
+    if let Some(replay) = key.as_ref().and_then(|key| state.replays.get(key)) {
+        if replay.method == parts.method && replay.path == path && replay.body == body {
+            return replay.answer.clone().header(REPLAYED, "true");
+        }
+        return Answer::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "this Idempotency-Key was sent with another request",
+        );
+    }
+    let answer = dispatch(state, base, index, target, parts, body);
+    if let Some(key) = key {
+        let replay = Replay {
+            method: parts.method.clone(),
+            path: path.to_owned(),
+            body: body.to_vec(),
+            answer: answer.clone(),
+        };
+        state.replays.insert(key, replay);
+    }
+    answer
+}
+
+fn dispatch(
+    state: &mut State,
+    base: &str,
+    index: usize,
+    target: Target,
+    parts: &Parts,
+    body: &[u8],
+) -> Answer {
+    let State {
+        resources,
+        revision,
+        ..
+    } = state;
+    let resource = &mut resources[index];
+    let headers = &parts.headers;
+    let method = &parts.method;
+    match target {
+        Target::Collection(params) => {
+            if method == Method::GET {
+                list(resource, &params, parts, base)
+            } else if method == Method::POST {
+                create(resource, &params, parts.uri.path(), body, revision)
+            } else {
+                not_allowed("GET, POST")
+            }
+        }
+        Target::Member(params, id) => {
+            let current = resource.member(&params, &id);
+            if method == Method::GET {
+                return match current {
+                    Some(member) if matches_none(headers, &member.etag()) => {
+                        Answer::new(StatusCode::NOT_MODIFIED).header(header::ETAG, &member.etag())
+                    }
+                    Some(member) => Answer::member(StatusCode::OK, member),
+                    None => Answer::refused(&not_found(resource.name, &id)),
+                };
+            }
+            if ![Method::PUT, Method::PATCH, Method::DELETE].contains(method) {
+                return not_allowed("GET, PUT, PATCH, DELETE");
+            }
+            if !precondition_holds(headers, current) {
+                return Answer::error(
+                    StatusCode::PRECONDITION_FAILED,
+                    "If-Match does not match the current ETag",
+                );
+            }
+            let Some(current) = current else {
+                return Answer::refused(&not_found(resource.name, &id));
+            };
+            if method == Method::DELETE {
+                resource.remove(&params, &id);
+                return Answer::new(StatusCode::NO_CONTENT);
+            }
+            let body = match json_body(body) {
+                Ok(body) => body,
+                Err(answer) => return *answer,
+            };
+            let body = if method == Method::PATCH {
+                let mut merged = current.value.clone();
+                merge_patch(&mut merged, body);
+                merged
+            } else {
+                body
+            };
+            match resource.replace(&params, &id, body, revision) {
+                Ok(member) => Answer::member(StatusCode::OK, &member),
+                Err(refusal) => Answer::refused(&refusal),
+            }
+        }
+    }
+}
+
+fn not_allowed(allow: &str) -> Answer {
+    Answer::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this method is not served here",
+    )
+    .header(header::ALLOW, allow)
+}
+
+fn json_body(body: &[u8]) -> Result<Value, Box<Answer>> {
+    serde_json::from_slice(body).map_err(|error| {
+        Box::new(Answer::error(
+            StatusCode::BAD_REQUEST,
+            &format!("the body is not JSON: {error}"),
+        ))
+    })
+}
+
+fn create(
+    resource: &mut Resource,
+    params: &[String],
+    path: &str,
+    body: &[u8],
+    revision: &mut u64,
+) -> Answer {
+    let body = match json_body(body) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
+    };
+    match resource.create(body, Some(params), revision) {
+        Ok(member) => {
+            let mut location = format!("{path}/");
+            push_param(&mut location, &member.id);
+            Answer::member(StatusCode::CREATED, &member).header(header::LOCATION, &location)
+        }
+        Err(refusal) => Answer::refused(&refusal),
+    }
+}
+
+/// A collection's members that match the query's filters, one page of them
+/// when paging is on.
+fn list(resource: &Resource, params: &[String], parts: &Parts, base: &str) -> Answer {
+    let query = parts.uri.query().unwrap_or("");
+    let pairs = query_pairs(query);
+    let filters: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(key, _)| !key.starts_with('_'))
+        .collect();
+    let selected: Vec<&Value> = resource
+        .members(params)
+        .iter()
+        .map(|member| &member.value)
+        .filter(|value| filters.iter().all(|(key, want)| field_is(value, key, want)))
+        .collect();
+
+    let number = |name: &str| -> Result<Option<usize>, String> {
+        match pairs.iter().find(|(key, _)| key == name) {
+            None => Ok(None),
+            Some((_, value)) => match value.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(format!("`{name}` is a number from 1, not {value:?}")),
+            },
+        }
+    };
+    let (limit, page) = match (number("_limit"), number("_page")) {
+        (Ok(limit), Ok(page)) => (limit.or(resource.page_size), page.unwrap_or(1)),
+        (Err(why), _) | (_, Err(why)) => return Answer::error(StatusCode::BAD_REQUEST, &why),
+    };
+
+    let mut links = Vec::new();
+    let total = selected.len();
+    let shown = match limit {
+        None => selected,
+        Some(limit) => {
+            let last = total.div_ceil(limit).max(1);
+            let link = |page: usize, rel: &str| {
+                let mut url = format!("{base}{}?", parts.uri.path());
+                for raw in query.split('&').filter(|raw| !raw.is_empty()) {
+                    let key = raw.split('=').next().unwrap_or("");
+                    if key != "_page" && key != "_limit" {
+                        url.push_str(raw);
+                        url.push('&');
+                    }
+                }
+                format!("<{url}_page={page}&_limit={limit}>; rel=\"{rel}\"")
+            };
+            if page < last {
+                links.push(link(page + 1, "next"));
+            }
+            if page > 1 {
+                links.push(link(page - 1, "prev"));
+            }
+            links.push(link(1, "first"));
+            links.push(link(last, "last"));
+            let start = (page - 1).saturating_mul(limit).min(total);
+            let end = start.saturating_add(limit).min(total);
+            selected[start..end].to_vec()
+        }
+    };
+
+    let body = serde_json::to_vec(&shown).unwrap_or_default();
+    let etag = list_etag(&body);
+    let mut answer = if matches_none(&parts.headers, &etag) {
+        Answer::new(StatusCode::NOT_MODIFIED)
+    } else {
+        let mut answer = Answer::new(StatusCode::OK);
+        answer.body = Some(body);
+        answer
+    };
+    answer = answer.header(header::ETAG, &etag);
+    if limit.is_some() {
+        answer = answer
+            .header(TOTAL_COUNT, &total.to_string())
+            .header(header::LINK, &links.join(", "));
+    }
+    answer
+}
+
+/// A list's strong `ETag`: a hash of its body, so that the same list has the
+/// same one.
+fn list_etag(body: &[u8]) -> String {
+    let mut hasher = DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("\"list-{:016x}\"", hasher.finish())
+}
+
+/// A query string's pairs, decoded as `application/x-www-form-urlencoded`.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| {
+        let text = text.replace('+', " ");
+        percent_decode_str(&text).decode_utf8_lossy().into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+/// Whether a member's field `key` is `want`: a string equal to it, or a
+/// number, boolean or null written as it.
+fn field_is(value: &Value, key: &str, want: &str) -> bool {
+    match value.get(key) {
+        Some(Value::String(text)) => text == want,
+        Some(other @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => {
+            let text = other.to_string();
+            text == want
+        }
+        _ => false,
+    }
+}
+
+/// The entity tags of a list header such as `If-None-Match`.
+fn tags(headers: &HeaderMap, name: HeaderName) -> Option<Vec<String>> {
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().to_owned())
+        .filter(|tag| !tag.is_empty())
+        .collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// Whether `If-None-Match` matches `etag` (weak comparison, RFC 9110
+/// 13.1.2): the answer is then a `304`.
+fn matches_none(headers: &HeaderMap, etag: &str) -> bool {
+    let weak = |tag: &str| tag.strip_prefix("W/").unwrap_or(tag).to_owned();
+    tags(headers, header::IF_NONE_MATCH)
+        .is_some_and(|tags| tags.iter().any(|tag| tag == "*" || weak(tag) == weak(etag)))
+}
+
+/// Whether `If-Match`, if sent, holds for the current member (strong
+/// comparison, RFC 9110 13.1.1): otherwise the write is refused with `412`.
+fn precondition_holds(headers: &HeaderMap, current: Option<&Member>) -> bool {
+    let Some(tags) = tags(headers, header::IF_MATCH) else {
+        return true;
+    };
+    let Some(current) = current else {
+        return false;
+    };
+    let etag = current.etag();
+    tags.iter().any(|tag| tag == "*" || *tag == etag)
+}
+
+/// Applies an RFC 7396 merge patch: objects merge member by member, `null`
+/// removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(&key);
+            } else {
+                merge_patch(target.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge_patch;
+
+    #[test]
+    fn t1_a_merge_patch_follows_rfc_7396() {
+        // The examples of RFC 7396, appendix A.
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "foo"}), json!(null), json!(null)),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+        ];
+        for (mut target, patch, expected) in cases {
+            merge_patch(&mut target, patch);
+            assert_eq!(target, expected);
+        }
+    }
+}
