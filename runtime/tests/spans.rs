@@ -161,6 +161,8 @@ struct News {
 impl Model for News {
     type Id = u64;
     type Params = ();
+    const PATH: &'static str = "/news";
+    const ID_FIELD: &'static str = "id";
     const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
     const STALE_WHILE_REVALIDATE: Option<Duration> = Some(Duration::from_secs(60));
 
