@@ -225,6 +225,11 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
                     });
                     args.push(quote!(items));
                 }
+                Param::Original => {
+                    let bound = method.bound();
+                    inputs.push(quote!(original: &#bound Self));
+                    args.push(quote!(original));
+                }
             }
         }
         let doc = (method.doc)(&doc);

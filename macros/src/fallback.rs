@@ -51,15 +51,24 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     let bound = method.bound();
                     inputs.push(quote!(_: impl #private::IntoIterator<Item = Self> + #bound));
                 }
+                Param::Original => {
+                    let bound = method.bound();
+                    inputs.push(quote!(_: &#bound Self));
+                }
             }
         }
         let name = method.ident();
         let generics = method.generics(generics);
         let output = method.output(private);
+        let body = if method.streams() {
+            quote!(#private::pending_stream())
+        } else {
+            quote!(#private::pending())
+        };
         quote! {
             #[doc = #doc]
             #vis fn #name #generics(#(#inputs,)*) -> #output {
-                #private::pending()
+                #body
             }
         }
     });

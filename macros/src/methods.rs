@@ -38,6 +38,8 @@ pub(crate) enum Param {
     Options,
     /// The models to save.
     Items,
+    /// The value a patch is the difference from: `&Self`.
+    Original,
 }
 
 /// What the returned future resolves to (`Self` is the model).
@@ -53,6 +55,10 @@ pub(crate) enum Output {
     SavedAll,
     /// `Result<(), Error>`.
     Destroyed,
+    /// A `Stream` of `Result<Vec<Self>, Error>`.
+    Pages,
+    /// A `Stream` of `Result<Self, Error>`.
+    Items,
 }
 
 /// What the returned future borrows.
@@ -163,6 +169,78 @@ pub(crate) const METHODS: &[Method] = &[
             )
         },
     },
+    // ---- E2, E3, E5 (wt-api) ----
+    Method {
+        name: "create",
+        receiver: Receiver::Ref,
+        params: &[],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Creates this `{ident}`: always `POST {path}`, with an `Idempotency-Key`, \
+                 whatever its id. Returns the server's representation of it."
+            )
+        },
+    },
+    Method {
+        name: "update",
+        receiver: Receiver::Ref,
+        params: &[],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        doc: |doc| {
+            let Doc { ident, member, .. } = doc;
+            format!(
+                "Replaces this `{ident}` on the server: always `PUT {member}` of the whole \
+                 value (fields the struct does not name are lost); an error without an id."
+            )
+        },
+    },
+    Method {
+        name: "patch",
+        receiver: Receiver::Ref,
+        params: &[Param::Original],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        doc: |doc| {
+            let Doc { ident, member, .. } = doc;
+            format!(
+                "Sends what differs between `original` and this `{ident}`: `PATCH {member}` \
+                 with an RFC 7396 merge patch; nothing is sent when nothing differs."
+            )
+        },
+    },
+    Method {
+        name: "pages",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Options],
+        output: Output::Pages,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Every `{ident}` of `GET {path}`, one page at a time, following the `Link` \
+                 header's `rel=\"next\"` (or the options' `Paging`); lazy, not cached."
+            )
+        },
+    },
+    Method {
+        name: "stream_all",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Options],
+        output: Output::Items,
+        lifetime: Lifetime::Elided,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Every `{ident}` of `GET {path}`, one at a time over its pages: a page is \
+                 requested only when the items before it have been taken."
+            )
+        },
+    },
+    // ---- end E2, E3, E5 ----
     Method {
         name: "destroy",
         receiver: Receiver::Ref,
@@ -227,9 +305,22 @@ impl Method {
                 quote!(#private::Result<#private::Vec<Self>, #private::SaveAllError<Self>>)
             }
             Output::Destroyed => result(quote!(())),
+            Output::Pages => {
+                let item = result(quote!(#private::Vec<Self>));
+                return quote!(impl #private::Stream<Item = #item> + #private::Send + 'static);
+            }
+            Output::Items => {
+                let item = result(quote!(Self));
+                return quote!(impl #private::Stream<Item = #item> + #private::Send + 'static);
+            }
         };
         let bound = self.bound();
         quote!(impl #private::Future<Output = #output> + #private::Send + #bound)
+    }
+
+    /// Whether the output is a `Stream` rather than a `Future`.
+    pub(crate) fn streams(&self) -> bool {
+        matches!(self.output, Output::Pages | Output::Items)
     }
 
     /// `'a`, if the method declares it.

@@ -22,7 +22,7 @@ pub use client::{
 pub use error::{Error, MAX_ERROR_BODY};
 pub use http::Retry;
 pub use model::Model;
-pub use ops::{Fetch, SaveAllError};
+pub use ops::{Fetch, Paging, SaveAllError};
 pub use path::{PathParam, push_param};
 pub use reqwest::{Method, StatusCode};
 
@@ -35,6 +35,8 @@ pub use reqwest;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{Client, Error, Fetch, Model, SaveAllError, push_param};
+    pub use futures_core::Stream;
+    pub use futures_util::stream::pending as pending_stream;
     pub use std::clone::Clone;
     pub use std::future::{Future, pending};
     pub use std::iter::IntoIterator;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use reqwest::Method;
 
-use super::conditions;
+use super::pages::Paging;
+use super::{conditions, envelope};
 use crate::cache::{Key, Kind, Load, Loaded, Lookup, Revalidate, Value};
 use crate::http::Call;
 use crate::{Client, Error, Model};
@@ -28,15 +29,33 @@ use crate::{Client, Error, Model};
 /// let fresh = User::fetch_with(&client, 7, Fetch::reload()).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fetch {
     reload: bool,
+    // ---- E1, E2 (query strings, paging) ----
+    /// The query string, or why it could not be made (E1).
+    query: Option<Query>,
+    /// How `pages` finds the next page (E2).
+    pub(crate) paging: Paging,
 }
+
+/// A query string as [`Fetch::query`] serialized it, or the reason it could
+/// not: reported when the fetch runs, since building a `Fetch` cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Query {
+    Text(String),
+    Invalid(String),
+}
+// ---- end E1, E2 ----
 
 impl Fetch {
     /// A plain fetch: cached and shared.
     pub const fn new() -> Self {
-        Fetch { reload: false }
+        Fetch {
+            reload: false,
+            query: None,
+            paging: Paging::Link,
+        }
     }
 
     /// A reload: never reads the cache and never joins a request in flight;
@@ -49,13 +68,86 @@ impl Fetch {
     /// `304 Not Modified` resolves with the cached `Arc` itself, cached
     /// again as the newest answer.
     pub const fn reload() -> Self {
-        Fetch { reload: true }
+        Fetch {
+            reload: true,
+            query: None,
+            paging: Paging::Link,
+        }
     }
 
     /// Whether this fetch is a reload.
     pub const fn is_reload(&self) -> bool {
         self.reload
     }
+
+    // ---- E1, E2 (query strings, paging) ----
+
+    /// Adds a query string, serialized from `query` as
+    /// `application/x-www-form-urlencoded` (a struct, a map, or a slice of
+    /// pairs: `&[("_sort", "name"), ("q", "ada")]`). Called again, it
+    /// replaces the query; an empty one is no query.
+    ///
+    /// Each query string is cached on its own: `GET /users?role=admin` and
+    /// `GET /users` are two entries, and every successful write of the type
+    /// invalidates every query of its collections (C9). A member fetched
+    /// with a query (`/users/7?embed=posts`) is cached like a collection:
+    /// every write of the type drops it, its own save or destroy included.
+    ///
+    /// A value that does not serialize as a query string (a nested struct,
+    /// a sequence) makes the fetch fail with an
+    /// [`is_builder`](Error::is_builder) error, and nothing is sent.
+    ///
+    /// ```
+    /// # use backrest::Fetch;
+    /// #[derive(serde::Serialize)]
+    /// struct Filter<'a> { role: &'a str, q: Option<&'a str> }
+    /// let options = Fetch::new().query(&Filter { role: "admin", q: None });
+    /// assert_eq!(options.query_string(), Some("role=admin"));
+    /// ```
+    #[must_use]
+    pub fn query(mut self, query: &impl serde::Serialize) -> Self {
+        self.query = match serde_urlencoded::to_string(query) {
+            Ok(text) if text.is_empty() => None,
+            Ok(text) => Some(Query::Text(text)),
+            Err(error) => Some(Query::Invalid(error.to_string())),
+        };
+        self
+    }
+
+    /// The query string [`query`](Fetch::query) made, if any (and if it
+    /// could be made).
+    pub fn query_string(&self) -> Option<&str> {
+        match &self.query {
+            Some(Query::Text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// How [`Model::pages`] finds the next page (E2): by default the
+    /// `Link: <..>; rel="next"` header (RFC 8288); see [`Paging`].
+    #[must_use]
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging = paging;
+        self
+    }
+
+    /// `path` with this fetch's query string, or the error of a query that
+    /// could not be serialized.
+    pub(crate) fn with_query(&self, mut path: String) -> Result<String, Error> {
+        match &self.query {
+            None => Ok(path),
+            Some(Query::Text(text)) => {
+                path.push('?');
+                path.push_str(text);
+                Ok(path)
+            }
+            Some(Query::Invalid(message)) => Err(Error::builder(format!(
+                "the query of a fetch of `{path}` is not a query string: {message}"
+            ))),
+        }
+    }
+
+    // ---- end E1, E2 ----
 }
 
 pub(crate) async fn fetch<M: Model>(
@@ -93,10 +185,18 @@ async fn cached<M: Model, T>(
 where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    // A member with a query is a view of it, invalidated like a
+    // collection by every write of the type (E1).
+    let kind = if options.query_string().is_some() {
+        Kind::Collection
+    } else {
+        kind
+    };
+    let path = options.with_query(path)?;
     let key = Key::new(TypeId::of::<M>(), kind, path);
     let reload = options.is_reload() || M::RELOAD;
     let value = match client.cache().get(key, reload, |key, revalidate| {
-        load::<T>(client, key.path(), revalidate, fill)
+        load::<M, T>(client, key.path(), revalidate, fill)
     }) {
         Lookup::Hit(value) => value,
         Lookup::Wait(waiter) => waiter.await?,
@@ -109,7 +209,7 @@ where
 /// to revalidate (R7). A `304` ends it with that value, the same `Arc`, and
 /// its validators; any other answer with the value it decodes to and the
 /// answer's own validators.
-fn load<T>(
+fn load<M: Model, T>(
     client: &Client,
     path: &str,
     revalidate: Option<Revalidate>,
@@ -132,7 +232,7 @@ where
                 None => Err(Error::internal("a 304 answered an unconditional GET")),
             };
         }
-        let mut value: T = http.decode(&call, &answer, false)?;
+        let mut value: T = envelope::decode::<M, T>(http, &call, &answer, false)?;
         let validators = conditions::validators(&answer.headers);
         fill(
             &mut value,
