@@ -560,3 +560,228 @@ async fn e2_numbered_pages_end_at_the_first_empty_page() {
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1, 0]);
     assert_eq!(server.total(), 3);
 }
+
+// ---- E4: shallow member paths ----
+
+/// Listed and created under the post, fetched, updated, patched and
+/// destroyed at `/comments/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(path = "/posts/{post_id}/comments", member = "/comments/{id}")]
+struct Comment {
+    #[model(id)]
+    id: Option<u64>,
+    post_id: u64,
+    body: String,
+}
+
+/// A member template that keeps one of the collection's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(
+    path = "/orgs/{org}/teams/{team}/tasks",
+    member = "/orgs/{org}/tasks/{id}"
+)]
+struct Task {
+    #[model(id)]
+    id: Option<String>,
+    team: u32,
+    org: String,
+}
+
+#[tokio::test]
+async fn e4_collections_under_the_parent_and_members_at_their_own_path() {
+    let (server, client) = setup().await;
+    let stored = json!({"id": 7, "post_id": 1, "body": "hi"});
+    server.on(
+        "GET",
+        "/api/posts/1/comments",
+        Reply::json(200, json!([stored])),
+    );
+    server.on(
+        "POST",
+        "/api/posts/1/comments",
+        Reply::json(201, stored.clone()),
+    );
+    server.on("GET", "/api/comments/7", Reply::json(200, stored.clone()));
+    server.on("PUT", "/api/comments/7", Reply::empty(204));
+    server.on("PATCH", "/api/comments/7", Reply::empty(204));
+    server.on("DELETE", "/api/comments/7", Reply::empty(204));
+
+    let all = Comment::fetch_all(&client, 1).await.unwrap();
+    let new = Comment {
+        id: None,
+        post_id: 1,
+        body: "hi".into(),
+    };
+    let created = new.save(&client).await.unwrap();
+    // The create cached the member at its own path.
+    let cached = Comment::fetch(&client, 7).await.unwrap();
+    assert_eq!(*cached, created);
+    assert_eq!(server.count("GET", "/api/comments/7"), 0);
+    let reloaded = Comment::fetch_with(&client, 7, Fetch::reload())
+        .await
+        .unwrap();
+    assert_eq!(all[0], *reloaded);
+    let edited = Comment {
+        body: "hello".into(),
+        ..created.clone()
+    };
+    edited.update(&client).await.unwrap();
+    edited.save(&client).await.unwrap();
+    Comment {
+        body: "bye".into(),
+        ..edited.clone()
+    }
+    .patch(&client, &edited)
+    .await
+    .unwrap();
+    edited.destroy(&client).await.unwrap();
+
+    let seen: Vec<(String, String)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let expected = [
+        ("GET", "/api/posts/1/comments"),
+        ("POST", "/api/posts/1/comments"),
+        ("GET", "/api/comments/7"),
+        ("PUT", "/api/comments/7"),
+        ("PUT", "/api/comments/7"),
+        ("PATCH", "/api/comments/7"),
+        ("DELETE", "/api/comments/7"),
+    ]
+    .map(|(m, p)| (m.to_owned(), p.to_owned()));
+    assert_eq!(seen, expected);
+    assert_eq!(server.requests()[5].json(), json!({"body": "bye"}));
+}
+
+#[tokio::test]
+async fn e4_a_member_template_takes_its_own_parameters_then_the_id() {
+    let (server, client) = setup().await;
+    server.on(
+        "GET",
+        "/api/orgs/a%20b/tasks/x%2Fy",
+        Reply::json(200, json!({"id": "x/y", "team": 3, "org": "a b"})),
+    );
+    server.on("DELETE", "/api/orgs/a%20b/tasks/x%2Fy", Reply::empty(204));
+    let task = Task::fetch(&client, "a b".into(), "x/y".into())
+        .await
+        .unwrap();
+    assert_eq!(task.team, 3);
+    task.destroy(&client).await.unwrap();
+    assert_eq!(server.count("GET", "/api/orgs/a%20b/tasks/x%2Fy"), 1);
+    assert_eq!(server.count("DELETE", "/api/orgs/a%20b/tasks/x%2Fy"), 1);
+    // Generic code builds the same member path from the collection's
+    // parameters.
+    let path = <Task as Model>::member_path(&("a b".into(), 3), &"x/y".into());
+    assert_eq!(path, "/orgs/a%20b/tasks/x%2Fy");
+}
+
+// ---- E5: singletons ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(singleton, path = "/users/{user_id}/profile")]
+struct Profile {
+    user_id: u64,
+    bio: String,
+}
+
+#[tokio::test]
+async fn e5_a_singleton_is_fetched_with_its_parameters_and_saved_with_put() {
+    let (server, client) = setup().await;
+    server.on(
+        "GET",
+        "/api/users/4/profile",
+        Reply::json(200, json!({"user_id": 4, "bio": "old"})),
+    );
+    server.on(
+        "PUT",
+        "/api/users/4/profile",
+        Reply::json(200, json!({"user_id": 4, "bio": "new"})),
+    );
+    let (a, b) = tokio::join!(Profile::fetch(&client, 4), Profile::fetch(&client, 4));
+    assert!(Arc::ptr_eq(&a.unwrap(), &b.unwrap()), "shared and cached");
+    let edited = Profile {
+        user_id: 4,
+        bio: "new".into(),
+    };
+    let saved = bounded(edited.save(&client)).await.unwrap();
+    assert_eq!(saved.bio, "new");
+    // Cached like a member: the save's answer is served.
+    let cached = Profile::fetch(&client, 4).await.unwrap();
+    assert_eq!(*cached, saved);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].method, "PUT");
+    assert_eq!(requests[1].json(), json!({"user_id": 4, "bio": "new"}));
+    assert_eq!(requests[1].header("idempotency-key"), None);
+}
+
+// ---- E6: envelopes ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(path = "/posts", envelope = "data")]
+struct Post {
+    #[model(id)]
+    id: Option<u64>,
+    title: String,
+}
+
+#[tokio::test]
+async fn e6_answers_are_read_from_and_bodies_written_into_the_envelope() {
+    let (server, client) = setup().await;
+    server.on(
+        "GET",
+        "/api/posts/1",
+        Reply::json(200, json!({"data": {"id": 1, "title": "a"}, "meta": {}})),
+    );
+    server.on(
+        "GET",
+        "/api/posts",
+        Reply::json(200, json!({"data": [{"id": 1, "title": "a"}]})),
+    );
+    server.on(
+        "POST",
+        "/api/posts",
+        Reply::json(201, json!({"data": {"id": 2, "title": "b"}})),
+    );
+    server.on(
+        "PATCH",
+        "/api/posts/2",
+        Reply::json(200, json!({"data": {"id": 2, "title": "c"}})),
+    );
+    server.on(
+        "GET",
+        "/api/posts/9",
+        Reply::json(200, json!({"id": 9, "title": "bare"})),
+    );
+
+    assert_eq!(Post::fetch(&client, 1).await.unwrap().title, "a");
+    assert_eq!(Post::fetch_all(&client).await.unwrap().len(), 1);
+    let created = Post {
+        id: None,
+        title: "b".into(),
+    }
+    .save(&client)
+    .await
+    .unwrap();
+    assert_eq!(created.id, Some(2));
+    let patched = Post {
+        title: "c".into(),
+        ..created.clone()
+    }
+    .patch(&client, &created)
+    .await
+    .unwrap();
+    assert_eq!(patched.title, "c");
+    let error = Post::fetch(&client, 9).await.unwrap_err();
+    assert!(error.is_decode(), "{error}");
+    assert!(error.to_string().contains("Post"), "{error}");
+
+    let requests = server.requests();
+    assert_eq!(
+        requests[2].json(),
+        json!({"data": {"id": null, "title": "b"}})
+    );
+    assert_eq!(requests[3].json(), json!({"data": {"title": "c"}}));
+}

@@ -12,8 +12,8 @@ use syn::{Attribute, Ident, LitStr, Meta, Path, Token};
 use crate::ctxt::Ctxt;
 use crate::message;
 use crate::symbol::{
-    CRATE, ETAG, FIELD_KEYS, ID, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP, SERDE_SKIP_DESERIALIZING,
-    SERDE_SKIP_SERIALIZING, STRUCT_KEYS,
+    CRATE, ENVELOPE, ETAG, FIELD_KEYS, ID, MEMBER, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP,
+    SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, SINGLETON, STRUCT_KEYS,
 };
 
 /// `#[model(...)]` on the struct.
@@ -22,6 +22,17 @@ pub(crate) struct Container {
     pub(crate) path: Option<LitStr>,
     /// `reload`.
     pub(crate) reload: bool,
+    // ---- E4, E5, E6 ----
+    /// `member = "..."`, a shallow member's path, as written.
+    pub(crate) member: Option<LitStr>,
+    /// The `singleton` key, if written: errors about it point at it.
+    pub(crate) singleton: Option<Path>,
+    /// `envelope = "..."`, checked to be a non-empty name.
+    pub(crate) envelope: Option<LitStr>,
+    /// Whether `singleton` was written, even if rejected: then a missing
+    /// id is not an error of its own.
+    pub(crate) singleton_mentioned: bool,
+    // ---- end E4, E5, E6 ----
     /// `crate = "..."`, parsed.
     pub(crate) krate: Option<Path>,
     /// Whether something meant as `path` was written, even if rejected (a
@@ -47,7 +58,11 @@ impl Container {
         let mut path = Attr::new(cx, PATH);
         let mut reload = Attr::new(cx, RELOAD);
         let mut krate = Attr::new(cx, CRATE);
+        let mut member = Attr::new(cx, MEMBER);
+        let mut singleton = Attr::new(cx, SINGLETON);
+        let mut envelope = Attr::new(cx, ENVELOPE);
         let mut path_mentioned = false;
+        let mut singleton_mentioned = false;
 
         for attr in model_attrs(attrs) {
             let listed = parse_keys(cx, attr, "path = \"/repos\"", |meta| {
@@ -59,6 +74,27 @@ impl Container {
                 } else if meta.path.is_ident(RELOAD) {
                     if flag(cx, &meta)? {
                         reload.set(&meta.path, ());
+                    }
+                } else if meta.path.is_ident(MEMBER) {
+                    if let Some(value) = string_value(cx, &meta, "\"/comments/{id}\"")? {
+                        member.set(&meta.path, value);
+                    }
+                } else if meta.path.is_ident(SINGLETON) {
+                    singleton_mentioned = true;
+                    if flag(cx, &meta)? {
+                        singleton.set(&meta.path, meta.path.clone());
+                    }
+                } else if meta.path.is_ident(ENVELOPE) {
+                    if let Some(value) = string_value(cx, &meta, "\"data\"")? {
+                        if value.value().is_empty() {
+                            cx.error_spanned_by(
+                                &value,
+                                "`envelope` names the member of the JSON object that bodies \
+                                 travel in, such as `envelope = \"data\"`: it cannot be empty",
+                            );
+                        } else {
+                            envelope.set(&meta.path, value);
+                        }
                     }
                 } else if meta.path.is_ident(CRATE) {
                     if let Some(value) = string_value(cx, &meta, "\"::backrest\"")? {
@@ -96,6 +132,10 @@ impl Container {
         Container {
             path: path.get(),
             reload: reload.get().is_some(),
+            member: member.get(),
+            singleton: singleton.get(),
+            envelope: envelope.get(),
+            singleton_mentioned,
             krate: krate.get(),
             path_mentioned,
         }

@@ -18,6 +18,8 @@ pub(crate) struct Method {
     pub(crate) lifetime: Lifetime,
     /// Its doc, from the model's names.
     pub(crate) doc: fn(&Doc<'_>) -> String,
+    /// Whether a singleton has it (one that needs no collection).
+    pub(crate) singleton: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Id],
         output: Output::One,
         lifetime: Lifetime::Elided,
+        singleton: true,
         doc: |doc| {
             let Doc {
                 ident, id, member, ..
@@ -105,6 +108,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Id, Param::Options],
         output: Output::One,
         lifetime: Lifetime::Elided,
+        singleton: true,
         doc: |doc| {
             let Doc { ident, id, .. } = doc;
             format!(
@@ -118,6 +122,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path],
         output: Output::All,
         lifetime: Lifetime::Elided,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, path, .. } = doc;
             format!(
@@ -131,6 +136,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Options],
         output: Output::All,
         lifetime: Lifetime::Elided,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, .. } = doc;
             format!("Fetches every `{ident}` with options, such as `Fetch::reload()`.")
@@ -142,6 +148,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[],
         output: Output::Saved,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc {
                 ident,
@@ -161,6 +168,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Items],
         output: Output::SavedAll,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc { ident, .. } = doc;
             format!(
@@ -176,6 +184,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[],
         output: Output::Saved,
         lifetime: Lifetime::Named,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, path, .. } = doc;
             format!(
@@ -190,6 +199,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[],
         output: Output::Saved,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc { ident, member, .. } = doc;
             format!(
@@ -204,6 +214,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Original],
         output: Output::Saved,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc { ident, member, .. } = doc;
             format!(
@@ -218,6 +229,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Options],
         output: Output::Pages,
         lifetime: Lifetime::Elided,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, path, .. } = doc;
             format!(
@@ -232,6 +244,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Options],
         output: Output::Items,
         lifetime: Lifetime::Elided,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, path, .. } = doc;
             format!(
@@ -247,6 +260,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[],
         output: Output::Destroyed,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc {
                 ident, id, member, ..

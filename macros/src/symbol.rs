@@ -9,6 +9,17 @@ pub(crate) const PATH: &str = "path";
 /// Struct: `reload`, every fetch of the type is a reload.
 pub(crate) const RELOAD: &str = "reload";
 
+/// Struct: `member = "/comments/{id}"`, a shallow member's own path
+/// template (E4).
+pub(crate) const MEMBER: &str = "member";
+
+/// Struct: `singleton`, one resource at the path, without an id (E5).
+pub(crate) const SINGLETON: &str = "singleton";
+
+/// Struct: `envelope = "data"`, the member of a JSON object that bodies
+/// travel in (E6).
+pub(crate) const ENVELOPE: &str = "envelope";
+
 /// Struct: `crate = "path"`, where backrest is when it is renamed.
 pub(crate) const CRATE: &str = "crate";
 
@@ -28,7 +39,7 @@ pub(crate) const SERDE_SKIP_SERIALIZING: &str = "skip_serializing";
 pub(crate) const SERDE_SKIP_DESERIALIZING: &str = "skip_deserializing";
 
 /// The keys accepted on the struct, in the order error messages list them.
-pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, RELOAD, CRATE];
+pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, MEMBER, SINGLETON, ENVELOPE, RELOAD, CRATE];
 
 /// The keys accepted on a field.
 pub(crate) const FIELD_KEYS: &[&str] = &[ID, ETAG];

@@ -242,3 +242,30 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         ops::destroy(client, self)
     }
 }
+
+// ---- E5 (singletons) ----
+
+/// The id type of a singleton (`#[model(singleton)]`): it has none. Its
+/// member path is its path, built from the path's parameters alone, and
+/// it is never new, so [`save`](Model::save) PUTs to that path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NoId;
+
+impl std::fmt::Display for NoId {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+/// What a shallow member's `fetch` calls (E4): a fetch of a member path
+/// the derive built from the member template. Not a public API.
+#[doc(hidden)]
+pub fn fetch_at<M: Model>(
+    client: &Client,
+    path: String,
+    options: Fetch,
+) -> impl Future<Output = Result<Arc<M>, Error>> + Send + use<'_, M> {
+    ops::fetch::<M>(client, path, options)
+}
+
+// ---- end E5 ----
