@@ -306,7 +306,7 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let member_names: Vec<&Ident> = member_fields.iter().map(|field| field.ident).collect();
 
     let methods = METHODS.iter().filter(|method| method.singleton || !model.singleton).map(|method| {
-        let shallow = model.member.is_some() && method.params.iter().any(|p| matches!(p, Param::Id));
+        let shallow = model.member.is_some() && method.by_member_path();
         let (mut inputs, mut args) = (Vec::new(), Vec::new());
         if let Some(receiver) = method.receiver() {
             inputs.push(receiver);

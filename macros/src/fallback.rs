@@ -50,8 +50,11 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         .iter()
         .filter(|method| method.singleton || !singleton)
         .map(|method| {
-            let has_id = method.params.iter().any(|param| matches!(param, Param::Id));
-            let params = if has_id { &member_params } else { &params };
+            let params = if method.by_member_path() {
+                &member_params
+            } else {
+                &params
+            };
             let mut generics = Vec::new();
             let mut inputs: Vec<TokenStream> = method.receiver().into_iter().collect();
             let client_ty = method.client_ty(private);

@@ -332,6 +332,13 @@ impl Method {
         quote!(impl #private::Future<Output = #output> + #private::Send + #bound)
     }
 
+    /// Whether a shallow member's wrapper takes the member template's own
+    /// parameters and fetches the path they build (E4): the fetches of one
+    /// member. Other rows with an id take the collection's parameters.
+    pub(crate) fn by_member_path(&self) -> bool {
+        matches!(self.name, "fetch" | "fetch_with")
+    }
+
     /// Whether the output is a `Stream` rather than a `Future`.
     pub(crate) fn streams(&self) -> bool {
         matches!(self.output, Output::Pages | Output::Items)
