@@ -601,3 +601,60 @@ fn without_string_literals(tokens: &str) -> String {
     }
     code
 }
+
+#[test]
+fn e7_each_supertrait_is_checked_once_and_the_rest_holds_under_it() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/orgs/{org_id}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(out.matches("fn __requires").count(), 5, "{out}");
+    assert!(
+        out.contains("for < '__a > Repo : :: backrest :: __private :: Serialize"),
+        "{out}"
+    );
+    // Every wrapper holds under the bound, so none repeats the error.
+    let wrappers = out
+        .matches("for < '__a > Self : :: backrest :: __private :: Model")
+        .count();
+    assert_eq!(wrappers, crate::methods::METHODS.len(), "{out}");
+}
+
+#[test]
+fn e5_a_singleton_has_no_id_and_no_collection_methods() {
+    let out = expansion(quote! {
+        #[model(singleton, path = "/users/{user_id}/profile")]
+        struct Profile { user_id: u64 }
+    });
+    assert!(
+        out.contains("type Id = :: backrest :: __private :: NoId"),
+        "{out}"
+    );
+    for absent in ["fn fetch_all", "fn pages", "fn stream_all", "fn create"] {
+        assert!(!out.contains(absent), "{absent}: {out}");
+    }
+    assert!(
+        out.contains("fn fetch (client : & :: backrest :: __private :: Client , user_id : u64)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn e4_e6_member_and_envelope_are_read_and_checked_together() {
+    let errors = errors_of(quote! {
+        #[model(path = "/p/{post_id}/c", member = "/c", envelope = "")]
+        struct Comment { #[model(id)] id: Option<u64>, post_id: u64 }
+    });
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("`envelope`"), "{errors:?}");
+    assert!(
+        errors[1].contains("`member` must hold the id as `{id}`"),
+        "{errors:?}"
+    );
+    let out = expansion(quote! {
+        #[model(path = "/p/{post_id}/c", member = "/c/{id}", envelope = "data")]
+        struct Comment { #[model(id)] id: Option<u64>, post_id: u64 }
+    });
+    assert!(out.contains("const ENVELOPE"), "{out}");
+    assert!(out.contains("__backrest_member_path"), "{out}");
+}
