@@ -306,6 +306,40 @@ async fn e3_patch_sends_if_match_with_the_etag_and_is_never_retried() {
 }
 
 #[tokio::test]
+async fn e3_a_refused_or_unreadable_patch_drops_the_member_from_the_cache() {
+    let (server, client) = setup().await;
+    server.on(
+        "GET",
+        "/api/docs/1",
+        Reply::json(200, json!({"id": 1, "title": "a"})).header("etag", "\"v2\""),
+    );
+    server.on("PATCH", "/api/docs/1", Reply::text(412, "stale"));
+    server.on("PATCH", "/api/docs/1", Reply::raw(200, "not json"));
+    let original = Doc {
+        id: Some(1),
+        title: "a".into(),
+        etag: Some("\"v1\"".into()),
+    };
+    let value = Doc {
+        title: "b".into(),
+        ..original.clone()
+    };
+    Doc::fetch(&client, 1).await.unwrap();
+    let refused = bounded(value.patch(&client, &original)).await.unwrap_err();
+    assert!(refused.is_conflict(), "{refused}");
+    // R8: the member is forgotten, the next fetch reads the server's.
+    Doc::fetch(&client, 1).await.unwrap();
+    assert_eq!(server.count("GET", "/api/docs/1"), 2);
+    // R9: accepted but unreadable: an error that keeps the body, and the
+    // member is forgotten too.
+    let unread = bounded(value.patch(&client, &original)).await.unwrap_err();
+    assert!(unread.is_decode(), "{unread}");
+    assert_eq!(unread.body(), Some("not json"));
+    Doc::fetch(&client, 1).await.unwrap();
+    assert_eq!(server.count("GET", "/api/docs/1"), 3);
+}
+
+#[tokio::test]
 async fn e3_patch_without_an_id_is_a_builder_error() {
     let (server, client) = setup().await;
     let value = User { id: None, ..ada() };

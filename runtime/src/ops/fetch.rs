@@ -68,11 +68,9 @@ impl Fetch {
     /// `304 Not Modified` resolves with the cached `Arc` itself, cached
     /// again as the newest answer.
     pub const fn reload() -> Self {
-        Fetch {
-            reload: true,
-            query: None,
-            paging: Paging::Link,
-        }
+        let mut fetch = Fetch::new();
+        fetch.reload = true;
+        fetch
     }
 
     /// Whether this fetch is a reload.
