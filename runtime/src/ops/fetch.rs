@@ -54,7 +54,7 @@ impl Fetch {
         Fetch {
             reload: false,
             query: None,
-            paging: Paging::Link,
+            paging: Paging::link(),
         }
     }
 

@@ -65,14 +65,10 @@ enum Scheme {
 }
 
 impl Paging {
-    /// `Link` is what [`Fetch::paging`] starts with.
-    #[allow(non_upper_case_globals, reason = "reads as the variant it is")]
-    pub(crate) const Link: Paging = Paging(Scheme::Link);
-
     /// The next page is the `Link` header's `rel="next"` target (the
     /// default).
     pub const fn link() -> Paging {
-        Paging::Link
+        Paging(Scheme::Link)
     }
 
     /// The body is a JSON object with the page's list at the JSON pointer
