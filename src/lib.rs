@@ -61,7 +61,7 @@
 pub use backrest_runtime::{
     BatchError, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_SAVE_ALL_CONCURRENCY, DEFAULT_TIMEOUT, Error, Fetch, MAX_ERROR_BODY, Method, Model,
-    PathParam, Retry, SaveAllError, StatusCode, all_or_fail, push_param,
+    NoId, Paging, PathParam, Retry, SaveAllError, StatusCode, all_or_fail, push_param,
 };
 
 /// The reqwest crate backrest is built on, to configure a `reqwest::Client`

@@ -92,6 +92,34 @@ pub mod models {
         pub kind: u8,
     }
 
+    /// A shallow member (E4) in an envelope (E6), with a parameter kept in
+    /// the member path and a field named `original` (patch's parameter).
+    #[derive(Debug, Clone, Serialize, Deserialize, Model)]
+    #[model(
+        path = "/orgs/{org}/posts/{post_id}/comments",
+        member = "/orgs/{org}/comments/{id}",
+        envelope = "data"
+    )]
+    pub struct Comment {
+        /// The id, `None` until created.
+        #[model(id)]
+        pub id: std::option::Option<u64>,
+        /// The organization.
+        pub org: std::string::String,
+        /// The post.
+        pub post_id: u64,
+        /// Named like `patch`'s parameter.
+        pub original: bool,
+    }
+
+    /// A singleton (E5).
+    #[derive(Debug, Clone, Serialize, Deserialize, Model)]
+    #[model(singleton, path = "/users/{user_id}/profile")]
+    pub struct Profile {
+        /// The user.
+        pub user_id: u64,
+    }
+
     /// The shadowing types, used so that none of them is dead code.
     pub fn shadows() -> impl std::fmt::Debug {
         (
@@ -126,7 +154,7 @@ mod renamed {
     }
 }
 
-use models::{File, Repo, User};
+use models::{Comment, File, Profile, Repo, User};
 use renamed::Note;
 
 fn assert_send<T: Send>(_: &T) {}
@@ -158,6 +186,21 @@ async fn every_method(client: &Client, repo: Repo) -> Result<(), Error> {
     let _: Arc<File> = File::fetch(client, "bucket".into(), 3, "key".into()).await?;
     let _: Arc<Vec<File>> = File::fetch_all_with(client, "bucket".into(), 3, Fetch::new()).await?;
     let _: Arc<Note> = Note::fetch(client, -1).await?;
+
+    let created: Repo = one.create(client).await?;
+    let updated: Repo = created.update(client).await?;
+    let _: Repo = updated.patch(client, &created).await?;
+    let pages = Repo::pages(client, 42, Fetch::new());
+    assert_send(&pages);
+    let items = Repo::stream_all(client, 42, Fetch::new().query(&[("q", "a")]));
+    assert_send(&items);
+    let comment: Arc<Comment> = Comment::fetch(client, "org".into(), 7).await?;
+    let _: Arc<Comment> = Comment::fetch_with(client, "org".into(), 7, Fetch::reload()).await?;
+    let _: Arc<Vec<Comment>> = Comment::fetch_all(client, "org".into(), 1).await?;
+    let _: Comment = comment.patch(client, &comment).await?;
+    let profile: Arc<Profile> = Profile::fetch(client, 4).await?;
+    let _: Profile = profile.save(client).await?;
+    profile.destroy(client).await?;
     Ok(())
 }
 
@@ -192,6 +235,20 @@ fn collection_and_member_paths_follow_the_template() {
         "/buckets/b/files/3/x%2Fy%20z%3F"
     );
     assert_eq!(Note::member_path(&(), &-1), "/notes/-1");
+    assert_eq!(
+        Comment::collection_path(&("o".into(), 1)),
+        "/orgs/o/posts/1/comments"
+    );
+    assert_eq!(
+        Comment::member_path(&("o".into(), 1), &7),
+        "/orgs/o/comments/7"
+    );
+    assert_eq!(
+        Profile::member_path(&(4,), &backrest::NoId),
+        "/users/4/profile"
+    );
+    assert_eq!(Comment::ENVELOPE, Some("data"));
+    assert_eq!(Profile::ENVELOPE, None);
 }
 
 #[test]

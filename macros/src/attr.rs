@@ -13,8 +13,9 @@ use crate::ctxt::Ctxt;
 use crate::duration;
 use crate::message;
 use crate::symbol::{
-    CRATE, ETAG, FIELD_KEYS, ID, MAX_AGE, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP,
-    SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, STALE_WHILE_REVALIDATE, STRUCT_KEYS,
+    CRATE, ENVELOPE, ETAG, FIELD_KEYS, ID, MAX_AGE, MEMBER, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP,
+    SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, SINGLETON, STALE_WHILE_REVALIDATE,
+    STRUCT_KEYS,
 };
 
 /// `#[model(...)]` on the struct.
@@ -28,6 +29,17 @@ pub(crate) struct Container {
     /// `stale_while_revalidate = "5m"`: its key, and the duration in
     /// milliseconds.
     pub(crate) stale_while_revalidate: Option<(Path, u64)>,
+    // ---- E4, E5, E6 ----
+    /// `member = "..."`, a shallow member's path, as written.
+    pub(crate) member: Option<LitStr>,
+    /// The `singleton` key, if written: errors about it point at it.
+    pub(crate) singleton: Option<Path>,
+    /// `envelope = "..."`, checked to be a non-empty name.
+    pub(crate) envelope: Option<LitStr>,
+    /// Whether `singleton` was written, even if rejected: then a missing
+    /// id is not an error of its own.
+    pub(crate) singleton_mentioned: bool,
+    // ---- end E4, E5, E6 ----
     /// `crate = "..."`, parsed.
     pub(crate) krate: Option<Path>,
     /// Whether something meant as `path` was written, even if rejected (a
@@ -55,7 +67,11 @@ impl Container {
         let mut krate = Attr::new(cx, CRATE);
         let mut max_age = Attr::new(cx, MAX_AGE);
         let mut stale = Attr::new(cx, STALE_WHILE_REVALIDATE);
+        let mut member = Attr::new(cx, MEMBER);
+        let mut singleton = Attr::new(cx, SINGLETON);
+        let mut envelope = Attr::new(cx, ENVELOPE);
         let mut path_mentioned = false;
+        let mut singleton_mentioned = false;
 
         for attr in model_attrs(attrs) {
             let listed = parse_keys(cx, attr, "path = \"/repos\"", |meta| {
@@ -75,6 +91,27 @@ impl Container {
                 } else if meta.path.is_ident(STALE_WHILE_REVALIDATE) {
                     if let Some(millis) = duration_value(cx, &meta, "\"5m\"")? {
                         stale.set(&meta.path, (meta.path.clone(), millis));
+                    }
+                } else if meta.path.is_ident(MEMBER) {
+                    if let Some(value) = string_value(cx, &meta, "\"/comments/{id}\"")? {
+                        member.set(&meta.path, value);
+                    }
+                } else if meta.path.is_ident(SINGLETON) {
+                    singleton_mentioned = true;
+                    if flag(cx, &meta)? {
+                        singleton.set(&meta.path, meta.path.clone());
+                    }
+                } else if meta.path.is_ident(ENVELOPE) {
+                    if let Some(value) = string_value(cx, &meta, "\"data\"")? {
+                        if value.value().is_empty() {
+                            cx.error_spanned_by(
+                                &value,
+                                "`envelope` names the member of the JSON object that bodies \
+                                 travel in, such as `envelope = \"data\"`: it cannot be empty",
+                            );
+                        } else {
+                            envelope.set(&meta.path, value);
+                        }
                     }
                 } else if meta.path.is_ident(CRATE) {
                     if let Some(value) = string_value(cx, &meta, "\"::backrest\"")? {
@@ -114,6 +151,10 @@ impl Container {
             reload: reload.get(),
             max_age: max_age.get(),
             stale_while_revalidate: stale.get(),
+            member: member.get(),
+            singleton: singleton.get(),
+            envelope: envelope.get(),
+            singleton_mentioned,
             krate: krate.get(),
             path_mentioned,
         }

@@ -4,7 +4,7 @@
 //! are fields. What passes is the [`Model`] that code is generated from.
 
 use syn::ext::IdentExt;
-use syn::{GenericArgument, Ident, Path, PathArguments, Type, Visibility};
+use syn::{GenericArgument, Ident, LitStr, Path, PathArguments, Type, Visibility};
 
 use crate::ast::{Field, Input};
 use crate::ctxt::Ctxt;
@@ -24,24 +24,58 @@ pub(crate) struct Model<'a> {
     pub(crate) template: Template,
     /// The fields of the placeholders, in template order.
     pub(crate) params: Vec<&'a Field<'a>>,
-    /// The `#[model(id)]` field.
-    pub(crate) id: &'a Field<'a>,
-    /// The `K` of its type `Option<K>`.
-    pub(crate) id_ty: &'a Type,
+    /// The `#[model(id)]` field and the `K` of its type `Option<K>`; `None`
+    /// for a singleton.
+    pub(crate) id: Option<(&'a Field<'a>, &'a Type)>,
     /// The `#[model(etag)]` field, an `Option<String>`, if there is one.
     pub(crate) etag: Option<&'a Field<'a>>,
+    // ---- E4, E5, E6 ----
+    /// A shallow member's own path (`member = ".."`).
+    pub(crate) member: Option<Member>,
+    /// `singleton`: one resource at the path, no id.
+    pub(crate) singleton: bool,
+    /// `envelope = ".."`: the member bodies travel in.
+    pub(crate) envelope: Option<String>,
+    // ---- end E4, E5, E6 ----
+}
+
+/// A shallow member's path template (E4).
+pub(crate) struct Member {
+    pub(crate) template: Template,
+    /// The placeholder that stands for the id: `id`, or the id field's name.
+    pub(crate) id: String,
+    /// For each other placeholder, in template order, its index among the
+    /// collection path's parameters.
+    pub(crate) params: Vec<usize>,
 }
 
 /// Checks `input`, recording every mistake; the model if there is one to
 /// generate code for (possibly despite mistakes that do not change it, such
 /// as a repeated key).
 pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
-    let id = check_id(cx, input);
-    let etag = check_etag(cx, input, id.map(|(field, _)| field));
-    let path = check_path(cx, input, id.map(|(field, _)| field));
+    let singleton = input.attrs.singleton.is_some();
+    let id = if singleton {
+        check_no_id(cx, input);
+        None
+    } else {
+        Some(check_id(cx, input))
+    };
+    let id_field = id.flatten().map(|(field, _)| field);
+    let etag = check_etag(cx, input, id_field);
+    let path = check_path(cx, input, id_field);
+    let member = path
+        .as_ref()
+        .and_then(|(_, params)| check_member(cx, input, id_field, params));
     let (max_age, stale_while_revalidate) = check_freshness(cx, input);
-    let (id, id_ty) = id?;
+    let id = match id {
+        Some(id) => Some(id?),
+        None => None,
+    };
     let (template, params) = path?;
+    let member = match (&input.attrs.member, member) {
+        (Some(_), None) => return None,
+        (_, member) => member,
+    };
     Some(Model {
         ident: input.ident,
         vis: input.vis,
@@ -52,8 +86,126 @@ pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
         template,
         params,
         id,
-        id_ty,
         etag,
+        member,
+        singleton,
+        envelope: input.attrs.envelope.as_ref().map(LitStr::value),
+    })
+}
+
+/// A singleton has no id: a `#[model(id)]` field is a mistake (E5).
+fn check_no_id(cx: &Ctxt, input: &Input<'_>) {
+    for field in &input.fields {
+        if let Some(key) = &field.attrs.id {
+            cx.error_spanned_by(
+                key,
+                format!(
+                    "a `singleton` has no id: it is the one resource at its path, fetched with \
+                     the path's parameters alone; remove `#[model(id)]` from `{}`",
+                    field.ident
+                ),
+            );
+        }
+    }
+}
+
+/// A shallow member's template (E4): it holds the id once, as `{id}` (or
+/// the id field's name), and its other placeholders are fields that are
+/// also in the collection's path, so that a value's member path is built
+/// from its own fields.
+fn check_member(
+    cx: &Ctxt,
+    input: &Input<'_>,
+    id: Option<&Field<'_>>,
+    collection: &[&Field<'_>],
+) -> Option<Member> {
+    let lit = input.attrs.member.as_ref()?;
+    if input.attrs.singleton.is_some() {
+        cx.error_spanned_by(
+            lit,
+            "a `singleton` has no members: it is the one resource at `path`; remove `member`",
+        );
+        return None;
+    }
+    let id = id?;
+    let template = match Template::parse(&lit.value()) {
+        Ok(template) => template,
+        Err(message) => {
+            cx.error_spanned_by(lit, message.replace("the path", "`member`"));
+            return None;
+        }
+    };
+    let id_name = id.ident.unraw().to_string();
+    let is_id = |name: &str| name == "id" || name == id_name;
+    let mut params = Vec::new();
+    let mut ids = 0;
+    let mut complete = true;
+    for name in template.params() {
+        if is_id(name) {
+            ids += 1;
+            continue;
+        }
+        let Some(field) = input.fields.iter().find(|f| f.ident.unraw() == name) else {
+            let candidates: Vec<String> = input
+                .fields
+                .iter()
+                .filter(|field| !std::ptr::eq(*field, id))
+                .map(|field| field.ident.unraw().to_string())
+                .collect();
+            let message = unknown_placeholder(name, input.ident, &candidates).replacen(
+                "in the path",
+                "in `member`",
+                1,
+            );
+            cx.error_spanned_by(lit, message);
+            complete = false;
+            continue;
+        };
+        match collection
+            .iter()
+            .position(|param| std::ptr::eq(*param, field))
+        {
+            Some(index) if !params.contains(&index) => params.push(index),
+            Some(_) => {
+                cx.error_spanned_by(
+                    lit,
+                    format!("`{{{name}}}` appears more than once in `member`"),
+                );
+                complete = false;
+            }
+            None => {
+                cx.error_spanned_by(
+                    lit,
+                    format!(
+                        "`{{{name}}}` in `member` is not in `path`: a member's path is built \
+                         from the collection path's fields and the id; add `{{{name}}}` to \
+                         `path` or remove it from `member`"
+                    ),
+                );
+                complete = false;
+            }
+        }
+    }
+    if ids != 1 {
+        let message = if ids == 0 {
+            format!(
+                "`member` must hold the id as `{{id}}`, as in `member = \"/comments/{{id}}\"`: \
+                 it is the path of one member, named by its `{id_name}`"
+            )
+        } else {
+            "the id appears more than once in `member`: write `{id}` once".to_owned()
+        };
+        cx.error_spanned_by(lit, message);
+        complete = false;
+    }
+    let id = template
+        .params()
+        .find(|name| is_id(name))
+        .map(str::to_owned)?;
+    complete.then_some(Member {
+        template,
+        id,
+        params,
     })
 }
 
@@ -170,7 +322,9 @@ fn is_option_string(ty: &Type) -> bool {
 fn check_id<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<(&'a Field<'a>, &'a Type)> {
     let mut marked = input.fields.iter().filter(|field| field.attrs.id.is_some());
     let Some(id) = marked.next() else {
-        if input.fields.iter().any(|field| field.attrs.id_mentioned) {
+        if input.attrs.singleton_mentioned
+            || input.fields.iter().any(|field| field.attrs.id_mentioned)
+        {
             // The rejected `id` key has its own error.
             return None;
         }

@@ -3,12 +3,12 @@
 //! absolute path through `{crate}::__private`; the logic lives there.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Index, Path, Type};
 
-use crate::ast::Input;
+use crate::ast::{Field, Input};
 use crate::check::{self, Model};
 use crate::ctxt::Ctxt;
 use crate::fallback;
@@ -60,12 +60,44 @@ fn internal_error(input: &DeriveInput) -> TokenStream {
 
 fn expand(model: &Model<'_>) -> TokenStream {
     let rt = Runtime::new(&model.krate);
+    let requirements = requirements(model, &rt);
     let model_impl = model_impl(model, &rt);
     let wrappers = wrappers(model, &rt);
     quote! {
         const _: () = {
+            #requirements
             #model_impl
             #wrappers
+        };
+    }
+}
+
+/// One check per trait a model must implement (E7), spanned on the
+/// struct's name: a missing `Clone`, `Serialize` or `Deserialize` is one
+/// error there, whose help names the derive to add.
+fn requirements(model: &Model<'_>, rt: &Runtime) -> TokenStream {
+    let Runtime { private } = rt;
+    let ident = model.ident;
+    let checks = [
+        quote!(#private::Clone),
+        quote!(#private::Serialize),
+        quote!(for<'de> #private::Deserialize<'de>),
+        quote!(#private::Send),
+        quote!(#private::Sync),
+    ]
+    .into_iter()
+    .map(|bound| {
+        let check = quote_spanned!(ident.span()=> __requires::<#ident>);
+        quote! {
+            {
+                fn __requires<__T: #bound>() {}
+                let _ = #check;
+            }
+        }
+    });
+    quote! {
+        const _: () = {
+            #(#checks)*
         };
     }
 }
@@ -75,7 +107,10 @@ fn expand(model: &Model<'_>) -> TokenStream {
 fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let Runtime { private } = rt;
     let ident = model.ident;
-    let id_ty = model.id_ty;
+    let id_ty = match model.id {
+        Some((_, id_ty)) => quote!(#id_ty),
+        None => quote!(#private::NoId),
+    };
     let param_tys = model.params.iter().map(|field| field.ty);
 
     let capacity = model.template.literal_len() + PARAM_CAPACITY * (model.params.len() + 1) + 1;
@@ -103,9 +138,19 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         quote!((#(#clones,)*))
     };
 
-    let id_member = model.id.ident;
-    let id_arg = on(model.id.ty, quote!(&self.#id_member));
-    let id_body = quote!(#private::Option::as_ref(#id_arg));
+    let id_body = match model.id {
+        Some((field, _)) => {
+            let id_member = field.ident;
+            let id_arg = on(field.ty, quote!(&self.#id_member));
+            quote!(#private::Option::as_ref(#id_arg))
+        }
+        // A singleton is never new: `save` PUTs to its path (E5).
+        None => quote!(#private::Option::Some(&#private::NoId)),
+    };
+    let member_path = member_path(model, rt);
+    let envelope = model.envelope.as_ref().map(|name| {
+        quote!(const ENVELOPE: #private::Option<&'static #private::str> = #private::Option::Some(#name);)
+    });
 
     let reload = model
         .reload
@@ -136,11 +181,20 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     });
 
     let path = model.template.to_string();
-    let id_field = &model.id.json_name;
+    // A singleton has no id field, and so no name for one.
+    let id_field = model.id.map_or("", |(field, _)| field.json_name.as_str());
 
+    // The supertraits as a bound the impl holds under (E7): a model missing
+    // one has no impl, rather than an error per generated method; the
+    // `requirements` below report it once. (`for<'__a>` keeps the bound
+    // from being checked as trivially false.)
     quote! {
         #[automatically_derived]
-        impl #private::Model for #ident {
+        impl #private::Model for #ident
+        where
+            for<'__a> #ident: #private::Serialize + #private::DeserializeOwned + #private::Clone
+                + #private::Send + #private::Sync,
+        {
             type Id = #id_ty;
             type Params = (#(#param_tys,)*);
             const PATH: &'static #private::str = #path;
@@ -148,6 +202,7 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             #reload
             #max_age
             #stale
+            #envelope
 
             fn collection_path(__params: &Self::Params) -> #private::String {
                 let mut __path = #private::String::with_capacity(#capacity);
@@ -158,6 +213,7 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             fn write_collection_path(__params: &Self::Params, __path: &mut #private::String) {
                 #(#pushes)*
             }
+            #member_path
 
             fn params(&self) -> Self::Params {
                 #params_body
@@ -172,6 +228,52 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     }
 }
 
+/// `write_member_path` when it is not the collection's plus `/{id}`: a
+/// singleton's is its path (E5), a shallow member's its own template, with
+/// the collection's parameters it names (E4).
+fn member_path(model: &Model<'_>, rt: &Runtime) -> Option<TokenStream> {
+    let Runtime { private } = rt;
+    if model.singleton {
+        return Some(quote! {
+            fn write_member_path(
+                __params: &Self::Params,
+                _: &Self::Id,
+                __path: &mut #private::String,
+            ) {
+                <Self as #private::Model>::write_collection_path(__params, __path);
+            }
+        });
+    }
+    let member = model.member.as_ref()?;
+    let mut params = member.params.iter();
+    let pushes = member.template.pieces.iter().map(|piece| match piece {
+        Piece::Literal(text) => quote!(__path.push_str(#text);),
+        Piece::Param(name) if *name == member.id => {
+            quote!(#private::push_param(__path, __id);)
+        }
+        Piece::Param(_) => match params.next() {
+            Some(&index) => {
+                let field = model.params[index];
+                let index = Index::from(index);
+                let arg = on(field.ty, quote!(&__params.#index));
+                quote!(#private::push_param(__path, #arg);)
+            }
+            None => TokenStream::new(),
+        },
+    });
+    let unused = member.params.is_empty().then(|| quote!(let _ = __params;));
+    Some(quote! {
+        fn write_member_path(
+            __params: &Self::Params,
+            __id: &Self::Id,
+            __path: &mut #private::String,
+        ) {
+            #unused
+            #(#pushes)*
+        }
+    })
+}
+
 /// The inherent methods users call, one per row of `METHODS`: the path
 /// parameters one by one, in template order and typed as their fields, then
 /// the id; each a one-line call of the trait's method.
@@ -180,8 +282,14 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let ident = model.ident;
     let vis = model.vis;
     let path = model.template.to_string();
-    let id_name = model.id.ident.unraw();
-    let member = format!("{path}/{{{id_name}}}");
+    let id_name = model
+        .id
+        .map_or_else(|| format_ident!("id"), |(field, _)| field.ident.unraw());
+    let member = match (&model.member, model.singleton) {
+        (Some(member), _) => member.template.to_string(),
+        (None, true) => path.clone(),
+        (None, false) => format!("{path}/{{{id_name}}}"),
+    };
     let doc = Doc {
         ident,
         id: &id_name,
@@ -194,7 +302,8 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
     let taken: Vec<String> = model
         .params
         .iter()
-        .chain([&model.id])
+        .copied()
+        .chain(model.id.map(|(field, _)| field))
         .map(|field| field.ident.unraw().to_string())
         .collect();
     let free = |name: &str| {
@@ -209,11 +318,22 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
 
     let names: Vec<&Ident> = model.params.iter().map(|field| field.ident).collect();
     let tuple = quote!((#(#names,)*));
-    let id = model.id.ident;
-    let id_ty = model.id_ty;
+    let id = model.id.map(|(field, _)| field.ident);
+    let id_ty = model.id.map(|(_, ty)| ty);
     let model_trait = quote!(<Self as #private::Model>);
+    // A shallow member is fetched with the member path's own parameters
+    // (E4), through a path built by a hidden function of the model.
+    let member_fields: Vec<&Field<'_>> = model.member.as_ref().map_or_else(Vec::new, |member| {
+        member
+            .params
+            .iter()
+            .map(|&index| model.params[index])
+            .collect()
+    });
+    let member_names: Vec<&Ident> = member_fields.iter().map(|field| field.ident).collect();
 
-    let methods = METHODS.iter().map(|method| {
+    let methods = METHODS.iter().filter(|method| method.singleton || !model.singleton).map(|method| {
+        let shallow = model.member.is_some() && method.by_member_path();
         let (mut inputs, mut args) = (Vec::new(), Vec::new());
         if let Some(receiver) = method.receiver() {
             inputs.push(receiver);
@@ -224,6 +344,12 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         args.push(quote!(#client));
         for param in method.params {
             match param {
+                Param::Path if shallow => {
+                    inputs.extend(member_fields.iter().map(|field| {
+                        let (name, ty) = (field.ident, field.ty);
+                        quote!(#name: #ty)
+                    }));
+                }
                 Param::Path => {
                     inputs.extend(model.params.iter().map(|field| {
                         let (name, ty) = (field.ident, field.ty);
@@ -231,10 +357,17 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
                     }));
                     args.push(tuple.clone());
                 }
-                Param::Id => {
-                    inputs.push(quote!(#id: #id_ty));
-                    args.push(quote!(#id));
-                }
+                Param::Id => match (id, id_ty) {
+                    (Some(id), Some(id_ty)) => {
+                        inputs.push(quote!(#id: #id_ty));
+                        if shallow {
+                            args.push(quote!(Self::__backrest_member_path(#(#member_names,)* &#id)));
+                        } else {
+                            args.push(quote!(#id));
+                        }
+                    }
+                    _ => args.push(quote!(#private::NoId)),
+                },
                 Param::Options => {
                     inputs.push(quote!(#options: #private::Fetch));
                     args.push(quote!(#options));
@@ -246,16 +379,61 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
                     });
                     args.push(quote!(items));
                 }
+                Param::Original => {
+                    let bound = method.bound();
+                    inputs.push(quote!(original: &#bound Self));
+                    args.push(quote!(original));
+                }
             }
         }
         let doc = (method.doc)(&doc);
         let name = method.ident();
         let generics = method.generics(Vec::new());
         let output = method.output(private);
+        let callee = if shallow {
+            if !method.params.iter().any(|p| matches!(p, Param::Options)) {
+                args.push(quote!(#private::Fetch::new()));
+            }
+            quote!(#private::fetch_at::<Self>)
+        } else {
+            quote!(#model_trait::#name)
+        };
         quote! {
             #[doc = #doc]
-            #vis fn #name #generics(#(#inputs),*) #output {
-                #model_trait::#name(#(#args),*)
+            #vis fn #name #generics(#(#inputs),*) #output
+            where
+                for<'__a> Self: #private::Model,
+            {
+                #callee(#(#args),*)
+            }
+        }
+    });
+    let member_helper = model.member.as_ref().zip(id_ty).map(|(member, id_ty)| {
+        let inputs = member_fields.iter().map(|field| {
+            let (name, ty) = (field.ident, field.ty);
+            quote!(#name: #ty)
+        });
+        let pushes = member.template.pieces.iter().scan(0, |next, piece| {
+            Some(match piece {
+                Piece::Literal(text) => quote!(__path.push_str(#text);),
+                Piece::Param(name) if *name == member.id => {
+                    quote!(#private::push_param(&mut __path, __id);)
+                }
+                Piece::Param(_) => {
+                    let field = member_fields[*next];
+                    *next += 1;
+                    let name = field.ident;
+                    let arg = on(field.ty, quote!(&#name));
+                    quote!(#private::push_param(&mut __path, #arg);)
+                }
+            })
+        });
+        quote! {
+            #[doc(hidden)]
+            fn __backrest_member_path(#(#inputs,)* __id: &#id_ty) -> #private::String {
+                let mut __path = #private::String::new();
+                #(#pushes)*
+                __path
             }
         }
     });
@@ -265,6 +443,7 @@ fn wrappers(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         #[allow(dead_code)]
         impl #ident {
             #(#methods)*
+            #member_helper
         }
     }
 }

@@ -29,41 +29,69 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         )
     });
     let params: Vec<_> = (0..arity).map(|i| format_ident!("__P{}", i)).collect();
+    // A shallow member is fetched with its own template's parameters (E4);
+    // a singleton has no id (E5).
+    let singleton = input.attrs.singleton.is_some();
+    let member_arity = input.attrs.member.as_ref().map(|lit| {
+        let member = lit.value();
+        Template::parse(&member)
+            .map_or_else(
+                |_| template::count_placeholders(&member),
+                |template| template.params().count(),
+            )
+            .saturating_sub(1)
+    });
+    let member_params: Vec<_> = (0..member_arity.unwrap_or(arity))
+        .map(|i| format_ident!("__P{}", i))
+        .collect();
     let doc = format!("Unavailable: `#[derive(Model)]` on `{ident}` failed; see its error.");
 
-    let methods = METHODS.iter().map(|method| {
-        let mut generics = Vec::new();
-        let mut inputs: Vec<TokenStream> = method.receiver().into_iter().collect();
-        let client_ty = method.client_ty(private);
-        inputs.push(quote!(_: #client_ty));
-        for param in method.params {
-            match param {
-                Param::Path => {
-                    generics.extend(params.iter().map(|param| quote!(#param)));
-                    inputs.extend(params.iter().map(|param| quote!(_: #param)));
-                }
-                Param::Id => {
-                    generics.push(quote!(__Id));
-                    inputs.push(quote!(_: __Id));
-                }
-                Param::Options => inputs.push(quote!(_: #private::Fetch)),
-                Param::Items => {
-                    let bound = method.bound();
-                    inputs.push(quote!(_: impl #private::IntoIterator<Item = Self> + #bound));
+    let methods = METHODS
+        .iter()
+        .filter(|method| method.singleton || !singleton)
+        .map(|method| {
+            let params = if method.by_member_path() {
+                &member_params
+            } else {
+                &params
+            };
+            let mut generics = Vec::new();
+            let mut inputs: Vec<TokenStream> = method.receiver().into_iter().collect();
+            let client_ty = method.client_ty(private);
+            inputs.push(quote!(_: #client_ty));
+            for param in method.params {
+                match param {
+                    Param::Path => {
+                        generics.extend(params.iter().map(|param| quote!(#param)));
+                        inputs.extend(params.iter().map(|param| quote!(_: #param)));
+                    }
+                    Param::Id if singleton => {}
+                    Param::Id => {
+                        generics.push(quote!(__Id));
+                        inputs.push(quote!(_: __Id));
+                    }
+                    Param::Options => inputs.push(quote!(_: #private::Fetch)),
+                    Param::Items => {
+                        let bound = method.bound();
+                        inputs.push(quote!(_: impl #private::IntoIterator<Item = Self> + #bound));
+                    }
+                    Param::Original => {
+                        let bound = method.bound();
+                        inputs.push(quote!(_: &#bound Self));
+                    }
                 }
             }
-        }
-        let name = method.ident();
-        let generics = method.generics(generics);
-        let output = method.output(private);
-        let body = method.stand_in(private);
-        quote! {
-            #[doc = #doc]
-            #vis fn #name #generics(#(#inputs,)*) #output {
-                #body
+            let name = method.ident();
+            let generics = method.generics(generics);
+            let output = method.output(private);
+            let body = method.stand_in(private);
+            quote! {
+                #[doc = #doc]
+                #vis fn #name #generics(#(#inputs,)*) #output {
+                    #body
+                }
             }
-        }
-    });
+        });
 
     quote! {
         const _: () = {

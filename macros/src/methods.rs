@@ -18,6 +18,8 @@ pub(crate) struct Method {
     pub(crate) lifetime: Lifetime,
     /// Its doc, from the model's names.
     pub(crate) doc: fn(&Doc<'_>) -> String,
+    /// Whether a singleton has it (one that needs no collection).
+    pub(crate) singleton: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub(crate) enum Param {
     Options,
     /// The models to save.
     Items,
+    /// The value a patch is the difference from: `&Self`.
+    Original,
 }
 
 /// What the returned future resolves to (`Self` is the model).
@@ -55,6 +59,10 @@ pub(crate) enum Output {
     Destroyed,
     /// Nothing: a synchronous method, not a future.
     Nothing,
+    /// A `Stream` of `Result<Vec<Self>, Error>`.
+    Pages,
+    /// A `Stream` of `Result<Self, Error>`.
+    Items,
 }
 
 /// What the returned future borrows.
@@ -85,6 +93,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Id],
         output: Output::One,
         lifetime: Lifetime::Elided,
+        singleton: true,
         doc: |doc| {
             let Doc {
                 ident, id, member, ..
@@ -101,6 +110,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Id, Param::Options],
         output: Output::One,
         lifetime: Lifetime::Elided,
+        singleton: true,
         doc: |doc| {
             let Doc { ident, id, .. } = doc;
             format!(
@@ -114,6 +124,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path],
         output: Output::All,
         lifetime: Lifetime::Elided,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, path, .. } = doc;
             format!(
@@ -127,6 +138,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Path, Param::Options],
         output: Output::All,
         lifetime: Lifetime::Elided,
+        singleton: false,
         doc: |doc| {
             let Doc { ident, .. } = doc;
             format!("Fetches every `{ident}` with options, such as `Fetch::reload()`.")
@@ -138,6 +150,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[],
         output: Output::Saved,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc {
                 ident,
@@ -157,6 +170,7 @@ pub(crate) const METHODS: &[Method] = &[
         params: &[Param::Items],
         output: Output::SavedAll,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc { ident, .. } = doc;
             format!(
@@ -165,12 +179,90 @@ pub(crate) const METHODS: &[Method] = &[
             )
         },
     },
+    // ---- E2, E3, E5 (wt-api) ----
+    Method {
+        name: "create",
+        receiver: Receiver::Ref,
+        params: &[],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        singleton: false,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Creates this `{ident}`: always `POST {path}`, with an `Idempotency-Key`, \
+                 whatever its id. Returns the server's representation of it."
+            )
+        },
+    },
+    Method {
+        name: "update",
+        receiver: Receiver::Ref,
+        params: &[],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        singleton: true,
+        doc: |doc| {
+            let Doc { ident, member, .. } = doc;
+            format!(
+                "Replaces this `{ident}` on the server: always `PUT {member}` of the whole \
+                 value (fields the struct does not name are lost); an error without an id."
+            )
+        },
+    },
+    Method {
+        name: "patch",
+        receiver: Receiver::Ref,
+        params: &[Param::Original],
+        output: Output::Saved,
+        lifetime: Lifetime::Named,
+        singleton: true,
+        doc: |doc| {
+            let Doc { ident, member, .. } = doc;
+            format!(
+                "Sends what differs between `original` and this `{ident}`: `PATCH {member}` \
+                 with an RFC 7396 merge patch; nothing is sent when nothing differs."
+            )
+        },
+    },
+    Method {
+        name: "pages",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Options],
+        output: Output::Pages,
+        lifetime: Lifetime::Elided,
+        singleton: false,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Every `{ident}` of `GET {path}`, one page at a time, following the `Link` \
+                 header's `rel=\"next\"` (or the options' `Paging`); lazy, not cached."
+            )
+        },
+    },
+    Method {
+        name: "stream_all",
+        receiver: Receiver::None,
+        params: &[Param::Path, Param::Options],
+        output: Output::Items,
+        lifetime: Lifetime::Elided,
+        singleton: false,
+        doc: |doc| {
+            let Doc { ident, path, .. } = doc;
+            format!(
+                "Every `{ident}` of `GET {path}`, one at a time over its pages: a page is \
+                 requested only when the items before it have been taken."
+            )
+        },
+    },
+    // ---- end E2, E3, E5 ----
     Method {
         name: "destroy",
         receiver: Receiver::Ref,
         params: &[],
         output: Output::Destroyed,
         lifetime: Lifetime::Named,
+        singleton: true,
         doc: |doc| {
             let Doc {
                 ident, id, member, ..
@@ -183,6 +275,7 @@ pub(crate) const METHODS: &[Method] = &[
     },
     Method {
         name: "invalidate",
+        singleton: true,
         receiver: Receiver::None,
         params: &[Param::Path, Param::Id],
         output: Output::Nothing,
@@ -199,6 +292,7 @@ pub(crate) const METHODS: &[Method] = &[
     },
     Method {
         name: "invalidate_all",
+        singleton: true,
         receiver: Receiver::None,
         params: &[],
         output: Output::Nothing,
@@ -261,18 +355,34 @@ impl Method {
             }
             Output::Destroyed => result(quote!(())),
             Output::Nothing => return TokenStream::new(),
+            Output::Pages => {
+                let item = result(quote!(#private::Vec<Self>));
+                return quote!(-> impl #private::Stream<Item = #item> + #private::Send + 'static);
+            }
+            Output::Items => {
+                let item = result(quote!(Self));
+                return quote!(-> impl #private::Stream<Item = #item> + #private::Send + 'static);
+            }
         };
         let bound = self.bound();
         quote!(-> impl #private::Future<Output = #output> + #private::Send + #bound)
     }
 
-    /// The body of a stand-in for a failed derive: a future that never
-    /// resolves, or nothing.
+    /// The body of a stand-in for a failed derive: a future or a stream
+    /// that never ends, or nothing.
     pub(crate) fn stand_in(&self, private: &TokenStream) -> TokenStream {
         match self.output {
             Output::Nothing => TokenStream::new(),
+            Output::Pages | Output::Items => quote!(#private::pending_stream()),
             _ => quote!(#private::pending()),
         }
+    }
+
+    /// Whether a shallow member's wrapper takes the member template's own
+    /// parameters and fetches the path they build (E4): the fetches of one
+    /// member. Other rows with an id take the collection's parameters.
+    pub(crate) fn by_member_path(&self) -> bool {
+        matches!(self.name, "fetch" | "fetch_with")
     }
 
     /// `'a`, if the method declares it.

@@ -15,6 +15,16 @@ pub(crate) const MAX_AGE: &str = "max_age";
 /// Struct: `stale_while_revalidate = "5m"`, how long after that a stale
 /// value is still served while it is refreshed.
 pub(crate) const STALE_WHILE_REVALIDATE: &str = "stale_while_revalidate";
+/// Struct: `member = "/comments/{id}"`, a shallow member's own path
+/// template (E4).
+pub(crate) const MEMBER: &str = "member";
+
+/// Struct: `singleton`, one resource at the path, without an id (E5).
+pub(crate) const SINGLETON: &str = "singleton";
+
+/// Struct: `envelope = "data"`, the member of a JSON object that bodies
+/// travel in (E6).
+pub(crate) const ENVELOPE: &str = "envelope";
 
 /// Struct: `crate = "path"`, where backrest is when it is renamed.
 pub(crate) const CRATE: &str = "crate";
@@ -35,7 +45,16 @@ pub(crate) const SERDE_SKIP_SERIALIZING: &str = "skip_serializing";
 pub(crate) const SERDE_SKIP_DESERIALIZING: &str = "skip_deserializing";
 
 /// The keys accepted on the struct, in the order error messages list them.
-pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, RELOAD, MAX_AGE, STALE_WHILE_REVALIDATE, CRATE];
+pub(crate) const STRUCT_KEYS: &[&str] = &[
+    PATH,
+    MEMBER,
+    SINGLETON,
+    ENVELOPE,
+    RELOAD,
+    MAX_AGE,
+    STALE_WHILE_REVALIDATE,
+    CRATE,
+];
 
 /// The keys accepted on a field.
 pub(crate) const FIELD_KEYS: &[&str] = &[ID, ETAG];

@@ -232,7 +232,7 @@ fn bad_keys_are_all_reported_and_the_rest_still_read() {
         }
     });
     let expected = [
-        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `reload`, `max_age`, `stale_while_revalidate` or `crate`; did you mean `path`?",
+        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `member`, `singleton`, `envelope`, `reload`, `max_age`, `stale_while_revalidate` or `crate`; did you mean `path`?",
         "`reload` takes no value: write `#[model(reload)]`",
         "duplicate `path` in `#[model(...)]`: remove this one",
         "`#[model(id)]` belongs on the field holding the id, not on the struct",
@@ -547,7 +547,7 @@ fn m7_the_expansion_is_one_trait_impl_and_one_line_wrappers() {
     let impl_trait = out.matches("-> impl ").count() + out.matches(": impl ").count();
     assert_eq!(out.matches("impl ").count() - impl_trait, 2, "{out}");
     assert_eq!(
-        out.matches("impl :: backrest :: __private :: Model for Repo {")
+        out.matches("impl :: backrest :: __private :: Model for Repo where")
             .count(),
         1
     );
@@ -560,6 +560,11 @@ fn m7_the_expansion_is_one_trait_impl_and_one_line_wrappers() {
         "save",
         "save_all",
         "destroy",
+        "create",
+        "update",
+        "patch",
+        "pages",
+        "stream_all",
     ] {
         let call = format!("{{ < Self as :: backrest :: __private :: Model > :: {name} (");
         assert_eq!(out.matches(&call).count(), 1, "{name} is one call: {out}");
@@ -574,7 +579,7 @@ fn m7_the_expansion_is_one_trait_impl_and_one_line_wrappers() {
         );
     }
     // Docs included, a model's glue stays a few kilobytes of tokens.
-    assert!(out.len() < 8_000, "{} bytes of expansion", out.len());
+    assert!(out.len() < 12_000, "{} bytes of expansion", out.len());
 }
 
 /// The expansion with the contents of its string literals (docs, path
@@ -650,4 +655,61 @@ fn freshness_mistakes_are_reported_with_a_suggestion() {
         ["expected a string literal, as in `max_age = \"30s\"`"],
         "{errors:?}"
     );
+}
+
+#[test]
+fn e7_each_supertrait_is_checked_once_and_the_rest_holds_under_it() {
+    let out = expansion(repo(
+        &quote!(#[model(path = "/orgs/{org_id}/repos")]),
+        &quote!(Option<u64>),
+    ));
+    assert_eq!(out.matches("fn __requires").count(), 5, "{out}");
+    assert!(
+        out.contains("for < '__a > Repo : :: backrest :: __private :: Serialize"),
+        "{out}"
+    );
+    // Every wrapper holds under the bound, so none repeats the error.
+    let wrappers = out
+        .matches("for < '__a > Self : :: backrest :: __private :: Model")
+        .count();
+    assert_eq!(wrappers, crate::methods::METHODS.len(), "{out}");
+}
+
+#[test]
+fn e5_a_singleton_has_no_id_and_no_collection_methods() {
+    let out = expansion(quote! {
+        #[model(singleton, path = "/users/{user_id}/profile")]
+        struct Profile { user_id: u64 }
+    });
+    assert!(
+        out.contains("type Id = :: backrest :: __private :: NoId"),
+        "{out}"
+    );
+    for absent in ["fn fetch_all", "fn pages", "fn stream_all", "fn create"] {
+        assert!(!out.contains(absent), "{absent}: {out}");
+    }
+    assert!(
+        out.contains("fn fetch (client : & :: backrest :: __private :: Client , user_id : u64)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn e4_e6_member_and_envelope_are_read_and_checked_together() {
+    let errors = errors_of(quote! {
+        #[model(path = "/p/{post_id}/c", member = "/c", envelope = "")]
+        struct Comment { #[model(id)] id: Option<u64>, post_id: u64 }
+    });
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("`envelope`"), "{errors:?}");
+    assert!(
+        errors[1].contains("`member` must hold the id as `{id}`"),
+        "{errors:?}"
+    );
+    let out = expansion(quote! {
+        #[model(path = "/p/{post_id}/c", member = "/c/{id}", envelope = "data")]
+        struct Comment { #[model(id)] id: Option<u64>, post_id: u64 }
+    });
+    assert!(out.contains("const ENVELOPE"), "{out}");
+    assert!(out.contains("__backrest_member_path"), "{out}");
 }

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) cache: Arc<Cache>,
     pub(crate) save_all_concurrency: usize,
     pub(crate) idempotency_keys: bool,
+    /// The `Content-Type` of a PATCH (E3).
+    pub(crate) patch_content_type: HeaderValue,
 }
 
 impl Client {
@@ -74,6 +76,7 @@ impl Client {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: Retry::default(),
             idempotency_keys: true,
+            patch_content_type: crate::ops::MERGE_PATCH,
             http_client: None,
             save_all_concurrency: DEFAULT_SAVE_ALL_CONCURRENCY,
             max_cache_bytes: DEFAULT_MAX_CACHE_BYTES,
@@ -168,6 +171,7 @@ pub struct ClientBuilder {
     max_response_bytes: usize,
     retry: Retry,
     idempotency_keys: bool,
+    patch_content_type: HeaderValue,
     http_client: Option<reqwest::Client>,
     save_all_concurrency: usize,
     max_cache_bytes: usize,
@@ -265,6 +269,24 @@ impl ClientBuilder {
         self
     }
 
+    /// The `Content-Type` of the body of a [`patch`](crate::Model::patch):
+    /// `application/merge-patch+json` (RFC 7396) unless set here. Servers
+    /// that read only `application/json` (json-server, many Express apps)
+    /// need `.patch_content_type("application/json")`. A value that is not
+    /// a valid header value makes [`build`](ClientBuilder::build) fail.
+    pub fn patch_content_type(mut self, content_type: &str) -> Self {
+        if self.error.is_some() {
+            return self;
+        }
+        match HeaderValue::from_str(content_type) {
+            Ok(value) => {
+                self.patch_content_type = value;
+                self
+            }
+            Err(e) => self.fail(Error::builder_with("invalid patch content type", e)),
+        }
+    }
+
     /// Uses a ready `reqwest::Client` (its proxy, TLS and pool settings); the
     /// headers, timeout, limits and retries set here apply on top of it.
     /// Build it with `redirect(reqwest::redirect::Policy::none())`: backrest
@@ -329,6 +351,7 @@ impl ClientBuilder {
                 cache,
                 save_all_concurrency: self.save_all_concurrency,
                 idempotency_keys: self.idempotency_keys,
+                patch_content_type: self.patch_content_type,
             }),
         })
     }
@@ -359,6 +382,7 @@ impl fmt::Debug for ClientBuilder {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
             .field("idempotency_keys", &self.idempotency_keys)
+            .field("patch_content_type", &self.patch_content_type)
             .field("save_all_concurrency", &self.save_all_concurrency)
             .field("max_cache_bytes", &self.max_cache_bytes)
             .finish_non_exhaustive()

@@ -23,8 +23,8 @@ pub use client::{
 };
 pub use error::{Error, MAX_ERROR_BODY};
 pub use http::Retry;
-pub use model::Model;
-pub use ops::{Fetch, SaveAllError};
+pub use model::{Model, NoId};
+pub use ops::{Fetch, Paging, SaveAllError};
 pub use path::{PathParam, push_param};
 pub use reqwest::{Method, StatusCode};
 
@@ -36,11 +36,17 @@ pub use reqwest;
 /// `Result` or `Option` cannot capture it. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{Client, Error, Fetch, Model, SaveAllError, push_param};
+    pub use crate::model::fetch_at;
+    pub use crate::{Client, Error, Fetch, Model, NoId, SaveAllError, push_param};
+    pub use futures_core::Stream;
+    pub use futures_util::stream::pending as pending_stream;
+    pub use serde::de::DeserializeOwned;
+    pub use serde::{Deserialize, Serialize};
     pub use std::clone::Clone;
     pub use std::future::{Future, pending};
     pub use std::iter::IntoIterator;
     pub use std::marker::Send;
+    pub use std::marker::Sync;
     pub use std::option::Option;
     pub use std::primitive::{bool, str};
     pub use std::result::Result;

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -65,6 +66,12 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// at once and starts one refresh in the background. Past it, the value
     /// is a miss.
     const STALE_WHILE_REVALIDATE: Option<Duration> = None;
+    // ---- E6 (envelopes) ----
+    /// The member of a JSON object that answers are read from and bodies
+    /// written into (`#[model(envelope = "data")]`: `{"data": ...}`);
+    /// `None` for a model sent and read as it is.
+    const ENVELOPE: Option<&'static str> = None;
+    // ---- end E6 ----
 
     /// The collection path for these parameters, with each parameter
     /// percent-encoded as one segment (see [`push_param`](crate::push_param)).
@@ -211,6 +218,87 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         client.cache().invalidated_type(TypeId::of::<Self>());
     }
 
+    // ---- E2, E3, E5 (pages, patch, create and update) ----
+
+    /// Saves this value as a new member: always a POST to the collection,
+    /// with an `Idempotency-Key` as a create of [`save`](Model::save) has,
+    /// whether or not it already has an id (for APIs where the client
+    /// chooses ids). The answer is cached as a save's is (C9).
+    fn create(&self, client: &Client) -> impl Future<Output = Result<Self, Error>> + Send {
+        ops::create(client, self)
+    }
+
+    /// Saves this value over its member: always a PUT of the whole value
+    /// to its member path (with `If-Match` when it has an etag), cached as
+    /// a save's answer is (C9). A value without an id has no member: an
+    /// [`is_builder`](Error::is_builder) error, and nothing is sent.
+    ///
+    /// A PUT replaces the server's resource: fields the struct does not
+    /// name are lost, unless the struct keeps them in a
+    /// `#[serde(flatten)] extra: serde_json::Map<String, serde_json::Value>`
+    /// field. [`patch`](Model::patch) sends only what changed.
+    fn update(&self, client: &Client) -> impl Future<Output = Result<Self, Error>> + Send {
+        ops::update(client, self)
+    }
+
+    /// Sends what differs between `original` and this value as an RFC
+    /// 7396 merge patch (`PATCH` to its member path, with `If-Match` when
+    /// it has an etag): the JSON of both is compared member by member,
+    /// nested objects recursively; a member that is gone or became `null`
+    /// is sent as `null` (which removes it); arrays are sent whole. When
+    /// nothing differs, `Ok` of a clone of this value, and nothing is sent.
+    ///
+    /// The body's `Content-Type` is `application/merge-patch+json` unless
+    /// [`ClientBuilder::patch_content_type`](crate::ClientBuilder::patch_content_type)
+    /// says otherwise. A 2xx answer with a body is the saved value; 204 or
+    /// an empty body means this value. It is cached as a save's answer is
+    /// (C9). A PATCH is never retried: it need not be idempotent.
+    ///
+    /// A merge patch cannot set a member to `null` inside an object that
+    /// is new in this value (RFC 7396 drops such members); nor set a JSON
+    /// `null` that the server must keep as `null`.
+    fn patch(
+        &self,
+        client: &Client,
+        original: &Self,
+    ) -> impl Future<Output = Result<Self, Error>> + Send {
+        ops::patch(client, self, original)
+    }
+
+    /// The collection, one page at a time, as a [`Stream`] of pages: the
+    /// first page is requested when the stream is first polled, each next
+    /// one when it is polled after a page, so that memory holds one page
+    /// however long the list. How the next page is found is
+    /// [`Fetch::paging`]: by default the `Link: <..>; rel="next"` header
+    /// (RFC 8288), whose target may be relative but must stay on the
+    /// client's base origin. The fetch's [`query`](Fetch::query) is sent
+    /// with the first page.
+    ///
+    /// Pages are not cached, nor shared with other callers: each is a GET
+    /// of its own (retried as every GET is), so a walk sees the list as it
+    /// is while it walks it. An error is yielded, then the stream ends.
+    fn pages(
+        client: &Client,
+        params: Self::Params,
+        options: Fetch,
+    ) -> impl Stream<Item = Result<Vec<Self>, Error>> + Send + 'static {
+        ops::pages::<Self>(client, Self::collection_path(&params), &options)
+    }
+
+    /// Every member of the collection, one at a time, over
+    /// [`pages`](Model::pages): page n+1 is requested only when an item
+    /// past page n is polled for. An error is yielded, then the stream
+    /// ends.
+    fn stream_all(
+        client: &Client,
+        params: Self::Params,
+        options: Fetch,
+    ) -> impl Stream<Item = Result<Self, Error>> + Send + 'static {
+        ops::stream_all::<Self>(client, Self::collection_path(&params), &options)
+    }
+
+    // ---- end E2, E3, E5 ----
+
     /// Deletes this value on the server (`DELETE` to its member path) and
     /// evicts it from the cache. A new value has nothing to delete: `Ok(())`
     /// without a request. With an [`etag`](Model::etag), the DELETE carries
@@ -219,3 +307,30 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         ops::destroy(client, self)
     }
 }
+
+// ---- E5 (singletons) ----
+
+/// The id type of a singleton (`#[model(singleton)]`): it has none. Its
+/// member path is its path, built from the path's parameters alone, and
+/// it is never new, so [`save`](Model::save) PUTs to that path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NoId;
+
+impl std::fmt::Display for NoId {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+/// What a shallow member's `fetch` calls (E4): a fetch of a member path
+/// the derive built from the member template. Not a public API.
+#[doc(hidden)]
+pub fn fetch_at<M: Model>(
+    client: &Client,
+    path: String,
+    options: Fetch,
+) -> impl Future<Output = Result<Arc<M>, Error>> + Send + use<'_, M> {
+    ops::fetch_at::<M>(client, path, options)
+}
+
+// ---- end E5 ----

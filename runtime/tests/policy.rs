@@ -154,7 +154,7 @@ async fn p1_the_call_s_max_age_overrides_the_model_s_and_a_model_without_one_kee
     age(Duration::from_secs(10)).await;
 
     let short = Fetch::new().max_age(Duration::from_secs(5));
-    bounded(Quote::fetch_with(&client, (), 7, short))
+    bounded(Quote::fetch_with(&client, (), 7, short.clone()))
         .await
         .unwrap();
     assert_eq!(server.count("GET", "/quotes/7"), 2, "5 s is less than 10 s");

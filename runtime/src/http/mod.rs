@@ -290,7 +290,11 @@ impl Http {
                 request = request.headers(call.headers.clone());
             }
             if let Some(body) = &call.body {
-                request = request.header(CONTENT_TYPE, JSON).body(body.clone());
+                // A call may name its own type (a merge patch, E3).
+                if !call.headers.contains_key(CONTENT_TYPE) {
+                    request = request.header(CONTENT_TYPE, JSON);
+                }
+                request = request.body(body.clone());
             }
             Stats::count(&self.counters.requests);
             let response = request
@@ -344,6 +348,26 @@ impl Http {
         let url = || self.shown(&call.url).into_owned();
         response::decode(&call.method, url, &answer.body, accepted_write)
             .map_err(|error| error.with_attempts(answer.attempts, accepted_write))
+    }
+
+    /// The error of an answer whose body parsed but is not a `T` (an
+    /// envelope without its member, E6), as [`Http::decode`] makes it.
+    pub(crate) fn decode_error<T>(
+        &self,
+        call: &Call,
+        answer: &Answer,
+        source: serde_json::Error,
+        accepted_write: bool,
+    ) -> Error {
+        let kept = accepted_write.then(|| response::bounded_text(&answer.body));
+        Error::decode::<T>(&call.method, &self.shown(&call.url), source, kept)
+            .with_attempts(answer.attempts, accepted_write)
+    }
+
+    /// Whether `url` is on the base's origin (scheme, host, port): where a
+    /// next page's link may lead (E2).
+    pub(crate) fn on_base_origin(&self, url: &Url) -> bool {
+        url.origin() == self.origin
     }
 
     /// The URL of an error about `url`, as messages show it.

@@ -96,7 +96,7 @@ pub(super) async fn status_error(method: &Method, url: &str, mut response: Respo
 
 /// At most [`MAX_ERROR_BODY`] bytes of `bytes` as text, cut on a char
 /// boundary.
-fn bounded_text(bytes: &[u8]) -> String {
+pub(super) fn bounded_text(bytes: &[u8]) -> String {
     let bytes = &bytes[..bytes.len().min(MAX_ERROR_BODY + 4)];
     let mut text = String::from_utf8_lossy(bytes).into_owned();
     text.truncate(floor_char_boundary(&text, MAX_ERROR_BODY));

@@ -10,7 +10,8 @@ use std::time::Duration;
 use reqwest::Method;
 use tracing::{Instrument, Span};
 
-use super::conditions;
+use super::pages::Paging;
+use super::{conditions, envelope};
 use crate::cache::{KeyRef, Kind, Load, Loaded, Lookup, Policy, Revalidate, Stats, Value};
 use crate::http::Call;
 use crate::trace::{self, outcome};
@@ -35,11 +36,25 @@ use crate::{Client, Error, Model};
 /// let recent = User::fetch_with(&client, 7, Fetch::new().max_age(Duration::from_secs(5))).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fetch {
     reload: bool,
     max_age: Option<Duration>,
+    // ---- E1, E2 (query strings, paging) ----
+    /// The query string, or why it could not be made (E1).
+    query: Option<Query>,
+    /// How `pages` finds the next page (E2).
+    pub(crate) paging: Paging,
 }
+
+/// A query string as [`Fetch::query`] serialized it, or the reason it could
+/// not: reported when the fetch runs, since building a `Fetch` cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Query {
+    Text(String),
+    Invalid(String),
+}
+// ---- end E1, E2 ----
 
 impl Fetch {
     /// A plain fetch: cached and shared.
@@ -47,6 +62,8 @@ impl Fetch {
         Fetch {
             reload: false,
             max_age: None,
+            query: None,
+            paging: Paging::link(),
         }
     }
 
@@ -60,10 +77,9 @@ impl Fetch {
     /// `304 Not Modified` resolves with the cached `Arc` itself, cached
     /// again as the newest answer.
     pub const fn reload() -> Self {
-        Fetch {
-            reload: true,
-            max_age: None,
-        }
+        let mut fetch = Fetch::new();
+        fetch.reload = true;
+        fetch
     }
 
     /// Serves a cached value only while its age (from when its answer
@@ -91,6 +107,83 @@ impl Fetch {
             stale_while_revalidate: M::STALE_WHILE_REVALIDATE,
         }
     }
+    // ---- E1, E2 (query strings, paging) ----
+
+    /// Adds a query string, serialized from `query` as
+    /// `application/x-www-form-urlencoded` (a struct, a map, or a slice of
+    /// pairs: `&[("_sort", "name"), ("q", "ada")]`). Called again, it
+    /// replaces the query; an empty one is no query.
+    ///
+    /// Each query string is cached on its own: `GET /users?role=admin` and
+    /// `GET /users` are two entries, and every successful write of the type
+    /// invalidates every query of its collections (C9). A member fetched
+    /// with a query (`/users/7?embed=posts`) is cached like a collection:
+    /// every write of the type drops it, its own save or destroy included.
+    ///
+    /// A value that does not serialize as a query string (a nested struct,
+    /// a sequence) makes the fetch fail with an
+    /// [`is_builder`](Error::is_builder) error, and nothing is sent.
+    ///
+    /// ```
+    /// # use backrest::Fetch;
+    /// #[derive(serde::Serialize)]
+    /// struct Filter<'a> { role: &'a str, q: Option<&'a str> }
+    /// let options = Fetch::new().query(&Filter { role: "admin", q: None });
+    /// assert_eq!(options.query_string(), Some("role=admin"));
+    /// ```
+    #[must_use]
+    pub fn query(mut self, query: &impl serde::Serialize) -> Self {
+        self.query = match serde_urlencoded::to_string(query) {
+            Ok(text) if text.is_empty() => None,
+            Ok(text) => Some(Query::Text(text)),
+            Err(error) => Some(Query::Invalid(error.to_string())),
+        };
+        self
+    }
+
+    /// The query string [`query`](Fetch::query) made, if any (and if it
+    /// could be made).
+    pub fn query_string(&self) -> Option<&str> {
+        match &self.query {
+            Some(Query::Text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// How [`Model::pages`] finds the next page (E2): by default the
+    /// `Link: <..>; rel="next"` header (RFC 8288); see [`Paging`].
+    #[must_use]
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging = paging;
+        self
+    }
+
+    /// `path` with this fetch's query string, or the error of a query that
+    /// could not be serialized.
+    /// The query string, if any, or why it could not be made.
+    fn checked_query(&self) -> Result<Option<&str>, &str> {
+        match &self.query {
+            None => Ok(None),
+            Some(Query::Text(text)) => Ok(Some(text)),
+            Some(Query::Invalid(message)) => Err(message),
+        }
+    }
+
+    pub(crate) fn with_query(&self, mut path: String) -> Result<String, Error> {
+        match &self.query {
+            None => Ok(path),
+            Some(Query::Text(text)) => {
+                path.push('?');
+                path.push_str(text);
+                Ok(path)
+            }
+            Some(Query::Invalid(message)) => Err(Error::builder(format!(
+                "the query of a fetch of `{path}` is not a query string: {message}"
+            ))),
+        }
+    }
+
+    // ---- end E1, E2 ----
 }
 
 pub(crate) async fn fetch<M: Model>(
@@ -103,6 +196,23 @@ pub(crate) async fn fetch<M: Model>(
         client,
         Kind::Member,
         |path| M::write_member_path(&params, &id, path),
+        options,
+        fill_etag::<M>,
+    )
+    .await
+}
+
+/// A fetch of the member at `path`, which the derive built from a shallow
+/// member template (E4).
+pub(crate) async fn fetch_at<M: Model>(
+    client: &Client,
+    path: String,
+    options: Fetch,
+) -> Result<Arc<M>, Error> {
+    cached::<M, M>(
+        client,
+        Kind::Member,
+        |buffer| buffer.push_str(&path),
         options,
         fill_etag::<M>,
     )
@@ -172,6 +282,26 @@ where
     T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     let policy = options.policy::<M>();
+    // A member with a query is a view of it, invalidated like a
+    // collection by every write of the type (E1).
+    let (kind, query) = match options.checked_query() {
+        Ok(Some(query)) => (Kind::Collection, Some(query)),
+        Ok(None) => (kind, None),
+        Err(message) => {
+            let mut path = String::new();
+            write(&mut path);
+            return Err(Error::builder(format!(
+                "the query of a fetch of `{path}` is not a query string: {message}"
+            )));
+        }
+    };
+    let write = |path: &mut String| {
+        write(path);
+        if let Some(query) = query {
+            path.push('?');
+            path.push_str(query);
+        }
+    };
     let (lookup, span) = with_path(write, |path| {
         let span = match kind {
             Kind::Member => trace::span!("backrest.fetch", M, path),
@@ -193,7 +323,7 @@ where
                 (false, true) => (span.clone(), outcome::RELOAD),
                 (false, false) => (span.clone(), outcome::MISS),
             };
-            load::<T>(client, key.path(), revalidate, fill, span, started)
+            load::<M, T>(client, key.path(), revalidate, fill, span, started)
         });
         (lookup, span)
     });
@@ -225,7 +355,7 @@ where
 /// its validators; any other answer with the value it decodes to and the
 /// answer's own validators. It records on the span of the fetch that
 /// started it.
-fn load<T>(
+fn load<M: Model, T>(
     client: &Client,
     path: &str,
     revalidate: Option<Revalidate>,
@@ -262,7 +392,7 @@ where
                 None => Err(Error::internal("a 304 answered an unconditional GET")),
             };
         }
-        let mut value: T = match http.decode(&call, &answer, false) {
+        let mut value: T = match envelope::decode::<M, T>(http, &call, &answer, false) {
             Ok(value) => value,
             Err(error) => {
                 span.record("outcome", outcome::ERROR);

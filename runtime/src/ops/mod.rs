@@ -9,13 +9,19 @@
 
 mod conditions;
 mod destroy;
+mod envelope;
 mod fetch;
+mod pages;
+mod patch;
 mod save;
 mod save_all;
 
 pub(crate) use destroy::destroy;
 pub use fetch::Fetch;
-pub(crate) use fetch::{fetch, fetch_all};
-pub(crate) use save::save;
+pub(crate) use fetch::{fetch, fetch_all, fetch_at};
+pub use pages::Paging;
+pub(crate) use pages::{pages, stream_all};
+pub(crate) use patch::{MERGE_PATCH, patch};
+pub(crate) use save::{create, save, update};
 pub use save_all::SaveAllError;
 pub(crate) use save_all::save_all;

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 use tracing::{Instrument, Span};
 use uuid::Uuid;
 
-use super::conditions;
+use super::{conditions, envelope};
 use crate::cache::{Key, Kind, Loaded, Validators};
 use crate::error::Delivery;
 use crate::http::{Call, IDEMPOTENCY_KEY};
@@ -19,9 +19,53 @@ use crate::{Client, Error, Model};
 
 pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
     let key = new_key(client, value);
-    let sent = send(client, value, key).await?;
+    let sent = send(client, value, key, Verb::pick(value)).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
     Ok(record(client, saved, sent.validators, sent.bytes))
+}
+
+/// `create` (E5): always a POST to the collection, with an idempotency key
+/// (R5), whether or not the value already has an id (a client-chosen one).
+pub(crate) async fn create<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
+    let key = client.inner.idempotency_keys.then(Uuid::new_v4);
+    let sent = send(client, value, key, Verb::Create).await?;
+    let saved = sent.value.unwrap_or_else(|| value.clone());
+    Ok(record(client, saved, sent.validators, sent.bytes))
+}
+
+/// `update` (E5): always a PUT to the member path; a value without an id
+/// has no member path, so it is an `is_builder()` error and nothing is sent.
+pub(crate) async fn update<M: Model>(client: &Client, value: &M) -> Result<M, Error> {
+    if value.id().is_none() {
+        return Err(Error::builder(format!(
+            "cannot update a `{}` without an id: `update` PUTs to the member path; use \
+             `create` or `save` to POST a new value",
+            std::any::type_name::<M>()
+        )));
+    }
+    let sent = send(client, value, None, Verb::Update).await?;
+    let saved = sent.value.unwrap_or_else(|| value.clone());
+    Ok(record(client, saved, sent.validators, sent.bytes))
+}
+
+/// Which write a save sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    /// POST to the collection.
+    Create,
+    /// PUT to the member path (the value has an id).
+    Update,
+}
+
+impl Verb {
+    /// What `save` sends: a create while the value has no id (S1).
+    fn pick<M: Model>(value: &M) -> Verb {
+        if value.is_new() {
+            Verb::Create
+        } else {
+            Verb::Update
+        }
+    }
 }
 
 /// Saves `value` with this idempotency key, handing it back with the error
@@ -31,7 +75,7 @@ pub(super) async fn save_owned<M: Model>(
     value: M,
     key: Option<Uuid>,
 ) -> Result<M, (M, Error)> {
-    let sent = match send(client, &value, key).await {
+    let sent = match send(client, &value, key, Verb::pick(&value)).await {
         Ok(sent) => sent,
         Err(error) => return Err((value, error)),
     };
@@ -60,11 +104,16 @@ struct Sent<M> {
 }
 
 /// Sends a save, in a `backrest.save` span (P4).
-async fn send<M: Model>(client: &Client, value: &M, key: Option<Uuid>) -> Result<Sent<M>, Error> {
+async fn send<M: Model>(
+    client: &Client,
+    value: &M,
+    key: Option<Uuid>,
+    verb: Verb,
+) -> Result<Sent<M>, Error> {
     let params = value.params();
-    let (method, path) = match value.id() {
-        None => (Method::POST, M::collection_path(&params)),
-        Some(id) => (Method::PUT, M::member_path(&params, id)),
+    let (method, path) = match (verb, value.id()) {
+        (Verb::Update, Some(id)) => (Method::PUT, M::member_path(&params, id)),
+        _ => (Method::POST, M::collection_path(&params)),
     };
     let span = trace::span!("backrest.save", M, path.as_str());
     let outcome = match method {
@@ -100,7 +149,7 @@ async fn send_traced<M: Model>(
     if call.method == Method::PUT {
         conditions::if_match(&mut call, value.etag())?;
     }
-    let body = serde_json::to_vec(value)
+    let body = envelope::to_vec(value)
         .map_err(|e| Error::encode::<M>(&call.method, &http.shown_url(&call.url), e))?;
     let sent_bytes = body.len();
     call.body = Some(body.into());
@@ -150,7 +199,7 @@ async fn send_traced<M: Model>(
             }
         };
     }
-    match http.decode::<M>(&call, &answer, true) {
+    match envelope::decode::<M, M>(http, &call, &answer, true) {
         Ok(saved) => Ok(Sent {
             value: Some(saved),
             validators,
@@ -169,7 +218,7 @@ async fn read_back<M: Model>(client: &Client, url: String) -> Result<Sent<M>, Er
     let http = client.http();
     let call = Call::new(Method::GET, url);
     let answer = http.send(&call).await?;
-    let created = http.decode::<M>(&call, &answer, false)?;
+    let created = envelope::decode::<M, M>(http, &call, &answer, false)?;
     Ok(Sent {
         value: Some(created),
         validators: conditions::validators(&answer.headers),
@@ -193,7 +242,7 @@ fn created_at(collection: &str, location: Option<&HeaderValue>) -> Option<String
 /// The server accepted a write whose answer could not be read: the cache
 /// forgets the member and the type's collections, so the next fetch reads
 /// what the server holds (R9).
-fn written_but_unread<M: Model>(client: &Client, value: &M) {
+pub(super) fn written_but_unread<M: Model>(client: &Client, value: &M) {
     match value.id() {
         Some(id) => {
             let path = M::member_path(&value.params(), id);
@@ -208,7 +257,7 @@ fn written_but_unread<M: Model>(client: &Client, value: &M) {
 /// The server refused a conditional write (412): nothing was written, but
 /// the value the write was based on is not the server's any more, so the
 /// cache forgets the member (R8). Collections stay: nothing changed.
-fn refused<M: Model>(client: &Client, value: &M) {
+pub(super) fn refused<M: Model>(client: &Client, value: &M) {
     if let Some(id) = value.id() {
         let path = M::member_path(&value.params(), id);
         client
@@ -220,7 +269,7 @@ fn refused<M: Model>(client: &Client, value: &M) {
 /// Gives the saved value the etag of the answer it came in (`None` if the
 /// answer had no `ETag`: R8), caches it as the newest for its id with that
 /// answer's validators (R7), and invalidates the type's collections (C9).
-fn record<M: Model>(
+pub(super) fn record<M: Model>(
     client: &Client,
     mut saved: M,
     validators: Option<Arc<Validators>>,

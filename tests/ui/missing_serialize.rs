@@ -1,0 +1,12 @@
+use backrest::Model;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Model)]
+#[model(path = "/users")]
+struct User {
+    #[model(id)]
+    id: Option<u64>,
+    name: String,
+}
+
+fn main() {}
