@@ -1,9 +1,9 @@
 //! The `tracing` spans of fetch, save and destroy (P4).
 //!
 //! Every operation is a span at `DEBUG` level, named `backrest.fetch`,
-//! `backrest.fetch_all`, `backrest.save` or `backrest.destroy` (and
-//! `backrest.refresh` for the background refresh a stale hit starts), with the
-//! fields `model` (the type's name), `path` (the resource path, without the
+//! `backrest.fetch_all`, `backrest.save`, `backrest.patch` or
+//! `backrest.destroy` (and `backrest.refresh` for the background refresh a
+//! stale hit starts), with the fields `model` (the type's name), `path` (the resource path, without the
 //! base URL, so without its credentials), `outcome`, `status` (of the last
 //! answer, if there was one) and `attempts`. A fetch's outcome is `hit`,
 //! `stale`, `join`, `miss`, `reload` or `not_modified`; a write's is
