@@ -4,6 +4,7 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,10 +42,18 @@ pub struct Fetch {
     reload: bool,
     max_age: Option<Duration>,
     // ---- E1, E2 (query strings, paging) ----
+    /// What most fetches leave unset, boxed so that a fetch and its future
+    /// stay small (a hit moves them): the query and the paging.
+    extra: Option<Box<Extra>>,
+}
+
+/// The options of a [`Fetch`] that most fetches do not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Extra {
     /// The query string, or why it could not be made (E1).
     query: Option<Query>,
     /// How `pages` finds the next page (E2).
-    pub(crate) paging: Paging,
+    paging: Paging,
 }
 
 /// A query string as [`Fetch::query`] serialized it, or the reason it could
@@ -62,8 +71,7 @@ impl Fetch {
         Fetch {
             reload: false,
             max_age: None,
-            query: None,
-            paging: Paging::link(),
+            extra: None,
         }
     }
 
@@ -133,18 +141,39 @@ impl Fetch {
     /// ```
     #[must_use]
     pub fn query(mut self, query: &impl serde::Serialize) -> Self {
-        self.query = match serde_urlencoded::to_string(query) {
+        let query = match serde_urlencoded::to_string(query) {
             Ok(text) if text.is_empty() => None,
             Ok(text) => Some(Query::Text(text)),
             Err(error) => Some(Query::Invalid(error.to_string())),
         };
+        self.set(|extra| extra.query = query);
         self
+    }
+
+    /// Changes the extra options, keeping none when all are the defaults.
+    fn set(&mut self, change: impl FnOnce(&mut Extra)) {
+        let mut extra = self.extra.take().unwrap_or_default();
+        change(&mut extra);
+        if *extra != Extra::default() {
+            self.extra = Some(extra);
+        }
+    }
+
+    fn query_text(&self) -> Option<&Query> {
+        self.extra.as_ref()?.query.as_ref()
+    }
+
+    /// How [`Model::pages`] finds the next page.
+    pub(crate) fn paging_scheme(&self) -> Paging {
+        self.extra
+            .as_ref()
+            .map_or_else(Paging::link, |extra| extra.paging.clone())
     }
 
     /// The query string [`query`](Fetch::query) made, if any (and if it
     /// could be made).
     pub fn query_string(&self) -> Option<&str> {
-        match &self.query {
+        match self.query_text() {
             Some(Query::Text(text)) => Some(text),
             _ => None,
         }
@@ -154,23 +183,23 @@ impl Fetch {
     /// `Link: <..>; rel="next"` header (RFC 8288); see [`Paging`].
     #[must_use]
     pub fn paging(mut self, paging: Paging) -> Self {
-        self.paging = paging;
+        self.set(|extra| extra.paging = paging);
         self
     }
 
-    /// `path` with this fetch's query string, or the error of a query that
-    /// could not be serialized.
     /// The query string, if any, or why it could not be made.
     fn checked_query(&self) -> Result<Option<&str>, &str> {
-        match &self.query {
+        match self.query_text() {
             None => Ok(None),
             Some(Query::Text(text)) => Ok(Some(text)),
             Some(Query::Invalid(message)) => Err(message),
         }
     }
 
+    /// `path` with this fetch's query string, or the error of a query that
+    /// could not be serialized.
     pub(crate) fn with_query(&self, mut path: String) -> Result<String, Error> {
-        match &self.query {
+        match self.query_text() {
             None => Ok(path),
             Some(Query::Text(text)) => {
                 path.push('?');
@@ -186,53 +215,54 @@ impl Fetch {
     // ---- end E1, E2 ----
 }
 
-pub(crate) async fn fetch<M: Model>(
+// The three entry points return `cached`'s future itself, not a future
+// wrapping it: a hit polls one state machine, not two nested copies of the
+// arguments.
+
+pub(crate) fn fetch<M: Model>(
     client: &Client,
     params: M::Params,
     id: M::Id,
     options: Fetch,
-) -> Result<Arc<M>, Error> {
+) -> impl Future<Output = Result<Arc<M>, Error>> + Send + '_ {
     cached::<M, M>(
         client,
         Kind::Member,
-        |path| M::write_member_path(&params, &id, path),
+        move |path| M::write_member_path(&params, &id, path),
         options,
         fill_etag::<M>,
     )
-    .await
 }
 
 /// A fetch of the member at `path`, which the derive built from a shallow
 /// member template (E4).
-pub(crate) async fn fetch_at<M: Model>(
+pub(crate) fn fetch_at<M: Model>(
     client: &Client,
     path: String,
     options: Fetch,
-) -> Result<Arc<M>, Error> {
+) -> impl Future<Output = Result<Arc<M>, Error>> + Send + '_ {
     cached::<M, M>(
         client,
         Kind::Member,
-        |buffer| buffer.push_str(&path),
+        move |buffer| buffer.push_str(&path),
         options,
         fill_etag::<M>,
     )
-    .await
 }
 
-pub(crate) async fn fetch_all<M: Model>(
+pub(crate) fn fetch_all<M: Model>(
     client: &Client,
     params: M::Params,
     options: Fetch,
-) -> Result<Arc<Vec<M>>, Error> {
+) -> impl Future<Output = Result<Arc<Vec<M>>, Error>> + Send + '_ {
     // A collection's items have no `ETag` of their own.
     cached::<M, Vec<M>>(
         client,
         Kind::Collection,
-        |path| M::write_collection_path(&params, path),
+        move |path| M::write_collection_path(&params, path),
         options,
         |_, _| {},
     )
-    .await
 }
 
 thread_local! {
@@ -274,7 +304,7 @@ fn fill_etag<M: Model>(value: &mut M, etag: Option<&str>) {
 async fn cached<M: Model, T>(
     client: &Client,
     kind: Kind,
-    write: impl FnOnce(&mut String),
+    write: impl FnOnce(&mut String) + Send,
     options: Fetch,
     fill: fn(&mut T, Option<&str>),
 ) -> Result<Arc<T>, Error>

@@ -108,7 +108,7 @@ pub(crate) fn pages<M: Model>(
     options: &Fetch,
 ) -> impl Stream<Item = Result<Vec<M>, Error>> + Send + use<M> {
     let client = client.clone();
-    let paging = options.paging.clone();
+    let paging = options.paging_scheme();
     let start = options.with_query(collection).map(|path| {
         let first = match paging.0 {
             Scheme::Number { first, .. } => first,
