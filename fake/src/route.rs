@@ -97,11 +97,6 @@ impl Routes {
         matches!(self.members, Members::Singleton)
     }
 
-    /// Whether members are at a template of their own.
-    pub(crate) fn shallow(&self) -> bool {
-        matches!(self.members, Members::Shallow(..))
-    }
-
     /// What `path` (percent-encoded, without a query) names among these
     /// routes, if anything.
     pub(crate) fn target(&self, path: &str) -> Option<Target> {
@@ -136,6 +131,21 @@ impl Routes {
     /// The decoded parameters of a collection path the model built.
     pub(crate) fn collection_key(&self, path: &str) -> Option<Vec<String>> {
         self.collection.collection_key(path)
+    }
+
+    /// The parameters that the member path of a member of the collection
+    /// at `params` names (each of them for nested members and singletons;
+    /// those the member template holds for shallow ones): the members whose
+    /// ids must differ from each other's.
+    pub(crate) fn member_scope(&self, params: &[String]) -> Vec<Option<String>> {
+        let Members::Shallow(_, slots) = &self.members else {
+            return params.iter().cloned().map(Some).collect();
+        };
+        let mut scope = vec![None; params.len()];
+        for index in slots.iter().flatten() {
+            scope[*index] = params.get(*index).cloned();
+        }
+        scope
     }
 }
 
@@ -283,7 +293,10 @@ mod tests {
             shallow.target("/orgs/a/comments/7"),
             Some(Target::Member(vec![Some("a".into()), None], "7".into()))
         );
-        assert!(shallow.shallow());
+        assert_eq!(
+            shallow.member_scope(&["a".into(), "1".into()]),
+            [Some("a".into()), None]
+        );
         // Members are not served under the collection as well.
         assert_eq!(shallow.target("/orgs/a/posts/1/comments/7"), None);
         assert_eq!(shallow.target("/orgs/a/comments"), None);

@@ -185,17 +185,11 @@ impl Resource {
             })
     }
 
-    /// Whether `id` is taken where a new member of `params` would be: in
-    /// its collection, or, for shallow members (found by id across
-    /// collections), in any.
+    /// Whether `id` is taken where a new member of `params` would be: among
+    /// the members its member path could name (a shallow member is found by
+    /// id across the collections its member template does not tell apart).
     fn taken(&self, params: &[String], id: &str) -> bool {
-        if self.routes.shallow() {
-            self.collections
-                .values()
-                .any(|members| members.iter().any(|member| member.id == id))
-        } else {
-            self.member(params, id).is_some()
-        }
+        self.locate(&self.routes.member_scope(params), id).is_some()
     }
 
     /// Creates a member from `body` (an id is made if it has none),

@@ -143,6 +143,66 @@ async fn t1_shallow_members_are_replaced_patched_and_deleted_at_their_own_path_w
     );
 }
 
+/// Shallow members whose member path keeps one of the collection's
+/// parameters: ids differ per org, not across orgs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, backrest::Model)]
+#[model(
+    path = "/orgs/{org}/boards/{board}/notes",
+    member = "/orgs/{org}/notes/{id}"
+)]
+struct Note {
+    #[model(id)]
+    id: Option<u64>,
+    org: String,
+    board: u32,
+    text: String,
+}
+
+fn note(id: u64, org: &str, board: u32, text: &str) -> serde_json::Value {
+    json!({"id": id, "org": org, "board": board, "text": text})
+}
+
+#[tokio::test]
+async fn t1_a_member_template_with_a_parameter_keeps_its_parents_members_apart() {
+    let api = FakeApi::start().await;
+    api.serve::<Note>();
+    for (org, board, text) in [("a", 1, "in a"), ("b", 1, "in b")] {
+        let path = format!("/orgs/{org}/boards/{board}/notes");
+        let created = send(&api, "POST", &path, &[], Some(note(5, org, board, text))).await;
+        assert_eq!(created.status, 201);
+        assert_eq!(
+            created.header("location"),
+            Some(format!("/orgs/{org}/notes/5").as_str())
+        );
+    }
+    // Another board of the same org: its member path would be the same.
+    let clash = send(
+        &api,
+        "POST",
+        "/orgs/a/boards/2/notes",
+        &[],
+        Some(note(5, "a", 2, "clash")),
+    )
+    .await;
+    assert_eq!(clash.status, 409);
+    assert_eq!(
+        send(&api, "GET", "/orgs/a/notes/5", &[], None).await.json,
+        note(5, "a", 1, "in a")
+    );
+    assert_eq!(
+        send(&api, "GET", "/orgs/b/notes/5", &[], None).await.json,
+        note(5, "b", 1, "in b")
+    );
+    assert_eq!(
+        send(&api, "GET", "/orgs/c/notes/5", &[], None).await.status,
+        404
+    );
+    let deleted = send(&api, "DELETE", "/orgs/b/notes/5", &[], None).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(api.all::<Note>(("a".into(), 1)).len(), 1);
+    assert!(api.all::<Note>(("b".into(), 1)).is_empty());
+}
+
 // ---- singletons ----
 
 #[tokio::test]
