@@ -474,7 +474,8 @@ impl FakeApi {
 
     /// What the fake holds in `M`'s collection under these parameters
     /// (`()` for a top-level model), in the order it was created, each
-    /// with its [`etag`](Model::etag) set.
+    /// with its [`etag`](Model::etag) set; for a singleton, the one, if it
+    /// exists.
     #[allow(
         clippy::needless_pass_by_value,
         reason = "`api.all::<User>(())` reads best"
@@ -486,7 +487,9 @@ impl FakeApi {
         })
     }
 
-    /// The member of `M` the fake holds at these parameters and id, if any.
+    /// The member of `M` the fake holds at these parameters and id, if any
+    /// (a singleton's id is [`NoId`]; a shallow member's parameters are
+    /// its collection's, all of them).
     #[allow(
         clippy::needless_pass_by_value,
         reason = "taken as `M::fetch` takes them"

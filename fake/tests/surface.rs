@@ -346,7 +346,7 @@ async fn a_patch_sends_only_what_changed_to_the_member_path_with_if_match() {
 }
 
 #[tokio::test]
-async fn a_singleton_is_fetched_by_its_parameters_and_saved_with_a_put_at_its_path() {
+async fn a_singleton_is_fetched_by_its_parameters_saved_with_a_put_and_patched_at_its_path() {
     let api = FakeApi::start().await;
     api.serve::<Profile>();
     let client = client(&api);
@@ -365,8 +365,11 @@ async fn a_singleton_is_fetched_by_its_parameters_and_saved_with_a_put_at_its_pa
     assert_eq!(reloaded.bio, "Hello");
     let mut edited = Profile::clone(&reloaded);
     edited.bio = "Updated".into();
-    let saved = bounded(edited.save(&client)).await.unwrap();
-    assert_eq!(api.all::<Profile>((3,)), [saved]);
+    let saved_value = bounded(edited.save(&client)).await.unwrap();
+    assert_eq!(
+        api.get::<Profile>((3,), backrest::NoId).as_ref(),
+        Some(&saved_value)
+    );
 
     let seen = api.requests();
     let shape: Vec<(Method, &str, Option<&str>)> = seen
@@ -382,6 +385,16 @@ async fn a_singleton_is_fetched_by_its_parameters_and_saved_with_a_put_at_its_pa
         ]
     );
     assert_eq!(seen[2].json(), json!({"user_id": 3, "bio": "Updated"}));
+    let mut shorter = saved_value.clone();
+    shorter.bio = "Up".into();
+    let patched = bounded(shorter.patch(&client, &saved_value)).await.unwrap();
+    assert_eq!(api.all::<Profile>((3,)), [patched]);
+    let patch = api.requests().pop().unwrap();
+    assert_eq!(
+        (patch.method.clone(), patch.path.as_str(), patch.json()),
+        (Method::PATCH, "/users/3/profile", json!({"bio": "Up"}))
+    );
+    assert_eq!(patch.header("if-match"), saved_value.etag.as_deref());
     assert!(
         bounded(Profile::fetch(&client, 4))
             .await
@@ -392,7 +405,7 @@ async fn a_singleton_is_fetched_by_its_parameters_and_saved_with_a_put_at_its_pa
 }
 
 #[tokio::test]
-async fn an_envelope_model_is_fetched_saved_and_listed_through_its_envelope() {
+async fn an_envelope_model_is_fetched_saved_patched_and_listed_through_its_envelope() {
     let api = FakeApi::start().await;
     api.serve::<Article>();
     api.insert(article("On REST"));
@@ -406,11 +419,15 @@ async fn an_envelope_model_is_fetched_saved_and_listed_through_its_envelope() {
     let mut edited = created.clone();
     edited.tags = vec!["http".into()];
     let updated = bounded(edited.save(&client)).await.unwrap();
-    assert_eq!(api.get::<Article>((), 2), Some(updated));
+    assert_eq!(api.get::<Article>((), 2), Some(updated.clone()));
+    let mut renamed = updated.clone();
+    renamed.title = "Second, renamed".into();
+    let patched = bounded(renamed.patch(&client, &updated)).await.unwrap();
+    assert_eq!(api.get::<Article>((), 2), Some(patched));
     let all = bounded(Article::fetch_all(&client)).await.unwrap();
     assert_eq!(
         all.iter().map(|a| a.title.as_str()).collect::<Vec<_>>(),
-        ["On REST", "Second"]
+        ["On REST", "Second, renamed"]
     );
 
     let writes: Vec<_> = api
@@ -419,6 +436,12 @@ async fn an_envelope_model_is_fetched_saved_and_listed_through_its_envelope() {
         .filter(|r| r.method != Method::GET)
         .map(|r| (r.method.clone(), r.path.clone(), r.json()))
         .collect();
+    let patch = api
+        .requests()
+        .into_iter()
+        .find(|r| r.method == Method::PATCH)
+        .unwrap();
+    assert_eq!(patch.header("if-match"), updated.etag.as_deref());
     assert_eq!(
         writes,
         [
@@ -431,6 +454,11 @@ async fn an_envelope_model_is_fetched_saved_and_listed_through_its_envelope() {
                 Method::PUT,
                 "/articles/2".to_owned(),
                 json!({"data": {"id": 2, "title": "Second", "tags": ["http"]}})
+            ),
+            (
+                Method::PATCH,
+                "/articles/2".to_owned(),
+                json!({"data": {"title": "Second, renamed"}})
             ),
         ]
     );
