@@ -134,6 +134,15 @@ async fn t1_shallow_members_are_replaced_patched_and_deleted_at_their_own_path_w
         json!({"id": 1, "post_id": 4, "body": "Patched"})
     );
 
+    // Failures asked for on the model reach its member path too.
+    api.fail::<Comment>(backrest::fake::StatusCode::SERVICE_UNAVAILABLE, 1);
+    let failed = send(&api, "DELETE", "/comments/1", &[], None).await;
+    assert_eq!(failed.status, 503);
+    assert_eq!(
+        api.all::<Comment>((4,)).len(),
+        1,
+        "a failure writes nothing"
+    );
     let deleted = send(&api, "DELETE", "/comments/1", &[], None).await;
     assert_eq!(deleted.status, 204);
     assert!(api.all::<Comment>((4,)).is_empty());
