@@ -367,4 +367,19 @@ fn t1_the_model_names_its_path_template_and_its_id_field() {
     })
     .unwrap();
     assert_eq!(json[<Key as Model>::ID_FIELD], "k");
+    assert_eq!(<User as Model>::MEMBER, None);
+    assert_eq!(<Shallow as Model>::MEMBER, Some("/orgs/{org}/notes/{id}"));
+}
+
+/// A shallow member's template, as written, for tools that serve it (T1).
+#[derive(Debug, Clone, Serialize, Deserialize, Model)]
+#[model(
+    path = "/orgs/{org}/boards/{board}/notes",
+    member = "/orgs/{org}/notes/{id}"
+)]
+struct Shallow {
+    #[model(id)]
+    id: Option<u64>,
+    org: String,
+    board: u32,
 }

@@ -71,12 +71,19 @@
 //! - **Records**: [`requests`](FakeApi::requests) holds every request
 //!   received, as it came.
 //!
-//! Not served yet, and planned as the attributes land in `#[model(...)]`:
-//! shallow member paths (`member = "/comments/{id}"`: members will be found
-//! by id across their parents' collections, which the store already keys
-//! apart), singletons (one member per collection, at the collection's path)
-//! and envelopes (`envelope = "data"`: bodies read from, and answers written
-//! into, one member; every body goes through one place in the store).
+//! - **Shallow members** (`#[model(member = "/comments/{id}")]`, from
+//!   [`Model::MEMBER`]): lists and creates under the collection path
+//!   (`/posts/{post_id}/comments`), members at their own path; a member is
+//!   found by id across its parents' collections (ids are unique across
+//!   them), and a `PUT` that would move it to another parent is a `422`.
+//! - **Singletons** (`#[model(singleton)]`, whose [`Model::Id`] is
+//!   [`NoId`]): one member per parameters, at the path itself: `GET`,
+//!   `PUT` (which creates it, `201`, or replaces it), `PATCH`, `DELETE`;
+//!   no list, no `POST`.
+//! - **Envelopes** (`#[model(envelope = "data")]`, from
+//!   [`Model::ENVELOPE`]): request bodies are read from `{"data": ...}`
+//!   (a body without it is a `422`), and members and lists are answered
+//!   in it; errors and the typed API are not wrapped.
 //!
 //! # Compared with wiremock
 //!
@@ -105,7 +112,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
-use backrest_runtime::{Client, ClientBuilder, Model};
+use backrest_runtime::{Client, ClientBuilder, Model, NoId};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -117,7 +124,7 @@ pub use fault::Fault;
 
 use crate::fault::Injected;
 use crate::protocol::Replay;
-use crate::route::Template;
+use crate::route::Routes;
 use crate::store::{Codec, Member, Refusal, Resource, Typed, short_name};
 
 /// How long [`FakeApi::wait_for`] waits before it fails the test.
@@ -200,7 +207,8 @@ impl Request {
     }
 }
 
-/// An id type the fake can assign in sequence: the integers, from 1.
+/// An id type the fake can assign in sequence: the integers, from 1; and
+/// [`NoId`], a singleton's, which has none to assign.
 ///
 /// Models with other ids are served with
 /// [`serve_with`](FakeApi::serve_with) and a function that makes each new
@@ -211,19 +219,27 @@ impl Request {
     note = "serve this model with `api.serve_with::<M>(|n| ...)`, a function that makes the \
             n-th new id, such as `|n| format!(\"key-{{n}}\")` for `String` ids"
 )]
-pub trait SequentialId: Serialize + Sized {
-    /// The `n`-th id (`n` from 1), or `None` if it is out of range.
-    fn nth(n: u64) -> Option<Self>;
+pub trait SequentialId: Sized {
+    /// The `n`-th id (`n` from 1) as the JSON of the id field, or `None`
+    /// if it is out of range.
+    fn nth(n: u64) -> Option<Value>;
 }
 
 macro_rules! sequential {
     ($($ty:ty),*) => {$(
         impl SequentialId for $ty {
-            fn nth(n: u64) -> Option<Self> {
-                <$ty>::try_from(n).ok()
+            fn nth(n: u64) -> Option<Value> {
+                serde_json::to_value(<$ty>::try_from(n).ok()?).ok()
             }
         }
     )*};
+}
+
+/// A singleton has no ids: the fake never asks for one.
+impl SequentialId for NoId {
+    fn nth(_: u64) -> Option<Value> {
+        None
+    }
 }
 
 sequential!(
@@ -308,8 +324,7 @@ impl FakeApi {
         M::Id: SequentialId,
     {
         self.serve_ids::<M>(Box::new(|n| {
-            let id = M::Id::nth(n).ok_or_else(|| format!("the id {n} is out of range"))?;
-            serde_json::to_value(id).map_err(|error| error.to_string())
+            M::Id::nth(n).ok_or_else(|| format!("the id {n} is out of range"))
         }));
     }
 
@@ -354,13 +369,16 @@ impl FakeApi {
             resource.ids = ids;
             return;
         }
-        let template = Template::parse(M::PATH)
+        // A singleton's id is `NoId` (E5): its one member is at its path.
+        let singleton = TypeId::of::<M::Id>() == TypeId::of::<NoId>();
+        let routes = Routes::new(M::PATH, M::MEMBER, singleton)
             .unwrap_or_else(|why| panic!("FakeApi cannot serve `{}`: {why}", short_name::<M>()));
         state.resources.push(Resource {
             type_id,
             name: short_name::<M>(),
-            template,
+            routes,
             id_field: M::ID_FIELD,
+            envelope: M::ENVELOPE,
             codec: Box::new(Typed::<M> {
                 validator: None,
                 model: PhantomData,
@@ -438,7 +456,7 @@ impl FakeApi {
         let resource = find::<M>(resources);
         let replaced = resource
             .codec
-            .decode(&resource.template, json.clone())
+            .decode(&resource.routes, json.clone())
             .and_then(|decoded| {
                 let id = decoded.id.ok_or_else(|| {
                     Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "the value has no id")
@@ -456,7 +474,8 @@ impl FakeApi {
 
     /// What the fake holds in `M`'s collection under these parameters
     /// (`()` for a top-level model), in the order it was created, each
-    /// with its [`etag`](Model::etag) set.
+    /// with its [`etag`](Model::etag) set; for a singleton, the one, if it
+    /// exists.
     #[allow(
         clippy::needless_pass_by_value,
         reason = "`api.all::<User>(())` reads best"
@@ -468,7 +487,9 @@ impl FakeApi {
         })
     }
 
-    /// The member of `M` the fake holds at these parameters and id, if any.
+    /// The member of `M` the fake holds at these parameters and id, if any
+    /// (a singleton's id is [`NoId`]; a shallow member's parameters are
+    /// its collection's, all of them).
     #[allow(
         clippy::needless_pass_by_value,
         reason = "taken as `M::fetch` takes them"
@@ -595,9 +616,7 @@ fn find<M: Model>(resources: &mut [Resource]) -> &mut Resource {
 
 /// The decoded key of `M`'s collection under `params`.
 fn collection_key<M: Model>(resource: &Resource, params: &M::Params) -> Option<Vec<String>> {
-    resource
-        .template
-        .collection_key(&M::collection_path(params))
+    resource.routes.collection_key(&M::collection_path(params))
 }
 
 /// A stored member as the model, its etag set.

@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request as HttpRequest, Response, header,
 };
-use backrest_runtime::{StatusCode, push_param};
+use backrest_runtime::StatusCode;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 
@@ -74,8 +74,11 @@ impl Answer {
         self
     }
 
-    fn member(status: StatusCode, member: &Member) -> Answer {
-        Answer::json(status, &member.value).header(header::ETAG, &member.etag())
+    /// A member's JSON (in the model's envelope, if it has one) with its
+    /// `ETag`.
+    fn member(status: StatusCode, member: &Member, envelope: Option<&str>) -> Answer {
+        Answer::json(status, &wrap(member.value.clone(), envelope))
+            .header(header::ETAG, &member.etag())
     }
 
     fn into_response(self) -> (Response<Body>, Vec<u8>) {
@@ -180,7 +183,7 @@ fn route(state: &State, path: &str) -> Option<(usize, Target)> {
             .resources
             .iter()
             .enumerate()
-            .filter_map(|(index, resource)| Some((index, resource.template.target(path)?)))
+            .filter_map(|(index, resource)| Some((index, resource.routes.target(path)?)))
     };
     targets()
         .find(|(_, target)| matches!(target, Target::Collection(_)))
@@ -238,61 +241,118 @@ fn dispatch(
         ..
     } = state;
     let resource = &mut resources[index];
-    let headers = &parts.headers;
     let method = &parts.method;
     match target {
+        // A singleton's one member is at its collection's path.
+        Target::Collection(params) if resource.routes.singleton() => {
+            if ![Method::GET, Method::PUT, Method::PATCH, Method::DELETE].contains(method) {
+                return not_allowed("GET, PUT, PATCH, DELETE");
+            }
+            let found = resource
+                .member(&params, "")
+                .map(|member| (params.clone(), member.clone()));
+            if found.is_none() && method == Method::PUT {
+                return put_new(resource, &params, parts, body, revision);
+            }
+            member(resource, found, "", parts, body, revision)
+        }
         Target::Collection(params) => {
             if method == Method::GET {
                 list(resource, &params, parts, base)
             } else if method == Method::POST {
-                create(resource, &params, parts.uri.path(), body, revision)
+                create(resource, &params, body, revision)
             } else {
                 not_allowed("GET, POST")
             }
         }
-        Target::Member(params, id) => {
-            let current = resource.member(&params, &id);
-            if method == Method::GET {
-                return match current {
-                    Some(member) if matches_none(headers, &member.etag()) => {
-                        Answer::new(StatusCode::NOT_MODIFIED).header(header::ETAG, &member.etag())
-                    }
-                    Some(member) => Answer::member(StatusCode::OK, member),
-                    None => Answer::refused(&not_found(resource.name, &id)),
-                };
-            }
-            if ![Method::PUT, Method::PATCH, Method::DELETE].contains(method) {
+        Target::Member(pattern, id) => {
+            if ![Method::GET, Method::PUT, Method::PATCH, Method::DELETE].contains(method) {
                 return not_allowed("GET, PUT, PATCH, DELETE");
             }
-            if !precondition_holds(headers, current) {
-                return Answer::error(
-                    StatusCode::PRECONDITION_FAILED,
-                    "If-Match does not match the current ETag",
-                );
-            }
-            let Some(current) = current else {
-                return Answer::refused(&not_found(resource.name, &id));
-            };
-            if method == Method::DELETE {
-                resource.remove(&params, &id);
-                return Answer::new(StatusCode::NO_CONTENT);
-            }
-            let body = match json_body(body) {
-                Ok(body) => body,
-                Err(answer) => return *answer,
-            };
-            let body = if method == Method::PATCH {
-                let mut merged = current.value.clone();
-                merge_patch(&mut merged, body);
-                merged
-            } else {
-                body
-            };
-            match resource.replace(&params, &id, body, revision) {
-                Ok(member) => Answer::member(StatusCode::OK, &member),
-                Err(refusal) => Answer::refused(&refusal),
-            }
+            let found = resource
+                .locate(&pattern, &id)
+                .map(|(params, member)| (params, member.clone()));
+            member(resource, found, &id, parts, body, revision)
         }
+    }
+}
+
+/// A request to a member (`found`, with its collection's parameters, if
+/// it exists): `GET`, `PUT`, `PATCH` or `DELETE`, with its conditions.
+fn member(
+    resource: &mut Resource,
+    found: Option<(Vec<String>, Member)>,
+    id: &str,
+    parts: &Parts,
+    body: &[u8],
+    revision: &mut u64,
+) -> Answer {
+    let headers = &parts.headers;
+    let method = &parts.method;
+    let envelope = resource.envelope;
+    let current = found.as_ref().map(|(_, member)| member);
+    if method == Method::GET {
+        return match current {
+            Some(member) if matches_none(headers, &member.etag()) => {
+                Answer::new(StatusCode::NOT_MODIFIED).header(header::ETAG, &member.etag())
+            }
+            Some(member) => Answer::member(StatusCode::OK, member, envelope),
+            None => Answer::refused(&not_found(resource.name, id)),
+        };
+    }
+    if !precondition_holds(headers, current) {
+        return Answer::error(
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match does not match the current ETag",
+        );
+    }
+    let Some((params, current)) = found else {
+        return Answer::refused(&not_found(resource.name, id));
+    };
+    if method == Method::DELETE {
+        resource.remove(&params, id);
+        return Answer::new(StatusCode::NO_CONTENT);
+    }
+    let body = match json_body(body, envelope) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
+    };
+    let body = if method == Method::PATCH {
+        let mut merged = current.value;
+        merge_patch(&mut merged, body);
+        merged
+    } else {
+        body
+    };
+    match resource.replace(&params, id, body, revision) {
+        Ok(member) => Answer::member(StatusCode::OK, &member, envelope),
+        Err(refusal) => Answer::refused(&refusal),
+    }
+}
+
+/// A `PUT` to a singleton that does not exist yet: it creates it (`201`),
+/// unless `If-Match` says it was expected to exist.
+fn put_new(
+    resource: &mut Resource,
+    params: &[String],
+    parts: &Parts,
+    body: &[u8],
+    revision: &mut u64,
+) -> Answer {
+    if !precondition_holds(&parts.headers, None) {
+        return Answer::error(
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match does not match the current ETag",
+        );
+    }
+    let envelope = resource.envelope;
+    let body = match json_body(body, envelope) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
+    };
+    match resource.create(body, Some(params), revision) {
+        Ok(member) => Answer::member(StatusCode::CREATED, &member, envelope),
+        Err(refusal) => Answer::refused(&refusal),
     }
 }
 
@@ -304,31 +364,53 @@ fn not_allowed(allow: &str) -> Answer {
     .header(header::ALLOW, allow)
 }
 
-fn json_body(body: &[u8]) -> Result<Value, Box<Answer>> {
-    serde_json::from_slice(body).map_err(|error| {
+/// A request's JSON body, read from the model's envelope if it has one.
+fn json_body(body: &[u8], envelope: Option<&str>) -> Result<Value, Box<Answer>> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|error| {
         Box::new(Answer::error(
             StatusCode::BAD_REQUEST,
             &format!("the body is not JSON: {error}"),
         ))
-    })
+    })?;
+    match envelope {
+        None => Ok(value),
+        Some(name) => match value.get_mut(name) {
+            Some(inner) => Ok(inner.take()),
+            None => Err(Box::new(Answer::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!(
+                    "the body is not in the model's envelope: an object with a `{name}` member"
+                ),
+            ))),
+        },
+    }
 }
 
-fn create(
-    resource: &mut Resource,
-    params: &[String],
-    path: &str,
-    body: &[u8],
-    revision: &mut u64,
-) -> Answer {
-    let body = match json_body(body) {
+/// `value` in the envelope `{name: value}`, if there is one.
+fn wrap(value: Value, envelope: Option<&str>) -> Value {
+    match envelope {
+        None => value,
+        Some(name) => {
+            let mut object = Map::with_capacity(1);
+            object.insert(name.to_owned(), value);
+            Value::Object(object)
+        }
+    }
+}
+
+fn create(resource: &mut Resource, params: &[String], body: &[u8], revision: &mut u64) -> Answer {
+    let envelope = resource.envelope;
+    let body = match json_body(body, envelope) {
         Ok(body) => body,
         Err(answer) => return *answer,
     };
     match resource.create(body, Some(params), revision) {
         Ok(member) => {
-            let mut location = format!("{path}/");
-            push_param(&mut location, &member.id);
-            Answer::member(StatusCode::CREATED, &member).header(header::LOCATION, &location)
+            // Where the model itself says the member is (a shallow one at
+            // its own template).
+            let location = member.path.clone();
+            Answer::member(StatusCode::CREATED, &member, envelope)
+                .header(header::LOCATION, &location)
         }
         Err(refusal) => Answer::refused(&refusal),
     }
@@ -395,7 +477,7 @@ fn list(resource: &Resource, params: &[String], parts: &Parts, base: &str) -> An
         }
     };
 
-    let body = serde_json::to_vec(&shown).unwrap_or_default();
+    let body = serde_json::to_vec(&wrap(json!(shown), resource.envelope)).unwrap_or_default();
     let etag = list_etag(&body);
     let mut answer = if matches_none(&parts.headers, &etag) {
         Answer::new(StatusCode::NOT_MODIFIED)

@@ -12,7 +12,7 @@ use backrest_runtime::{Model, StatusCode, push_param};
 use serde_json::Value;
 
 use crate::fault::Injected;
-use crate::route::{Template, decode};
+use crate::route::{Routes, decode};
 
 /// Why a request or an insert is refused: the status and the message of the
 /// answer's `{"error": ...}` body.
@@ -31,11 +31,13 @@ impl Refusal {
     }
 }
 
-/// A stored member: its id (decoded, as in its path), its JSON as the model
-/// writes it, and its revision.
+/// A stored member: its id (decoded, as in its path; empty for a
+/// singleton), its member path as the model builds it, its JSON as the
+/// model writes it, and its revision.
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
     pub(crate) id: String,
+    pub(crate) path: String,
     pub(crate) value: Value,
     pub(crate) revision: u64,
 }
@@ -48,17 +50,18 @@ impl Member {
 }
 
 /// A body read as the model: normalized JSON, the decoded parameters of its
-/// collection and its id.
+/// collection, its id and (when it has one) its member path.
 pub(crate) struct Decoded {
     pub(crate) value: Value,
     pub(crate) params: Vec<String>,
     pub(crate) id: Option<String>,
+    pub(crate) path: Option<String>,
 }
 
 /// The model's type behind the erased store.
 pub(crate) trait Codec: Send + Sync {
     /// Reads `value` as the model (and through its validator), or refuses it.
-    fn decode(&self, template: &Template, value: Value) -> Result<Decoded, Refusal>;
+    fn decode(&self, routes: &Routes, value: Value) -> Result<Decoded, Refusal>;
 }
 
 /// A check of created and updated values, set by
@@ -72,7 +75,7 @@ pub(crate) struct Typed<M: Model> {
 }
 
 impl<M: Model> Codec for Typed<M> {
-    fn decode(&self, template: &Template, value: Value) -> Result<Decoded, Refusal> {
+    fn decode(&self, routes: &Routes, value: Value) -> Result<Decoded, Refusal> {
         let name = short_name::<M>();
         let model: M = serde_json::from_value(value).map_err(|error| {
             Refusal::new(
@@ -83,7 +86,7 @@ impl<M: Model> Codec for Typed<M> {
         if let Some(validator) = &self.validator {
             validator(&model).map_err(|why| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, why))?;
         }
-        let params = template
+        let params = routes
             .collection_key(&M::collection_path(&model.params()))
             .ok_or_else(|| {
                 Refusal::new(
@@ -94,13 +97,14 @@ impl<M: Model> Codec for Typed<M> {
                     ),
                 )
             })?;
-        let id = match model.id() {
+        let (id, path) = match model.id() {
             Some(id) => {
                 let mut segment = String::new();
                 push_param(&mut segment, id);
-                Some(decode(&segment).unwrap_or(segment))
+                let path = M::member_path(&model.params(), id);
+                (Some(decode(&segment).unwrap_or(segment)), Some(path))
             }
-            None => None,
+            None => (None, None),
         };
         let value = serde_json::to_value(&model).map_err(|error| {
             Refusal::new(
@@ -108,7 +112,12 @@ impl<M: Model> Codec for Typed<M> {
                 format!("the `{name}` does not serialize: {error}"),
             )
         })?;
-        Ok(Decoded { value, params, id })
+        Ok(Decoded {
+            value,
+            params,
+            id,
+            path,
+        })
     }
 }
 
@@ -123,9 +132,13 @@ pub(crate) struct Resource {
     pub(crate) type_id: TypeId,
     /// The model's name, for messages.
     pub(crate) name: &'static str,
-    pub(crate) template: Template,
-    /// The id field's name in JSON (`Model::ID_FIELD`).
+    pub(crate) routes: Routes,
+    /// The id field's name in JSON (`Model::ID_FIELD`; empty for a
+    /// singleton).
     pub(crate) id_field: &'static str,
+    /// The member bodies are read from and answers written into
+    /// (`Model::ENVELOPE`).
+    pub(crate) envelope: Option<&'static str>,
     pub(crate) codec: Box<dyn Codec>,
     pub(crate) ids: IdMaker,
     /// The sequence number the next id is made from.
@@ -148,6 +161,37 @@ impl Resource {
         self.members(params).iter().find(|member| member.id == id)
     }
 
+    /// The member with this id in a collection whose parameters are those
+    /// of `pattern` (`None` matching any: a shallow member path names only
+    /// some of them), and that collection's parameters.
+    pub(crate) fn locate(
+        &self,
+        pattern: &[Option<String>],
+        id: &str,
+    ) -> Option<(Vec<String>, &Member)> {
+        let fits = |params: &Vec<String>| {
+            params.len() == pattern.len()
+                && params
+                    .iter()
+                    .zip(pattern)
+                    .all(|(param, want)| want.as_ref().is_none_or(|want| want == param))
+        };
+        self.collections
+            .iter()
+            .filter(|(params, _)| fits(params))
+            .find_map(|(params, members)| {
+                let member = members.iter().find(|member| member.id == id)?;
+                Some((params.clone(), member))
+            })
+    }
+
+    /// Whether `id` is taken where a new member of `params` would be: among
+    /// the members its member path could name (a shallow member is found by
+    /// id across the collections its member template does not tell apart).
+    fn taken(&self, params: &[String], id: &str) -> bool {
+        self.locate(&self.routes.member_scope(params), id).is_some()
+    }
+
     /// Creates a member from `body` (an id is made if it has none),
     /// in the collection `at` when the request named one.
     pub(crate) fn create(
@@ -162,7 +206,9 @@ impl Resource {
                 format!("the body is not a `{}`: not a JSON object", self.name),
             ));
         };
-        let given = object.get(self.id_field).is_some_and(|id| !id.is_null());
+        // A singleton has no id to make: its one member is at its path.
+        let given =
+            self.routes.singleton() || object.get(self.id_field).is_some_and(|id| !id.is_null());
         // Ids already taken (by inserts with ids of their own) are skipped,
         // a bounded number of times: a maker may repeat itself.
         let mut tries = 0;
@@ -185,7 +231,7 @@ impl Resource {
                     .map_err(|why| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, why))?;
                 body[self.id_field] = id;
             }
-            let decoded = self.codec.decode(&self.template, body.clone())?;
+            let decoded = self.codec.decode(&self.routes, body.clone())?;
             let Some(id) = &decoded.id else {
                 return Err(Refusal::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -195,8 +241,14 @@ impl Resource {
                     ),
                 ));
             };
-            if self.member(&decoded.params, id).is_none() {
+            if !self.taken(&decoded.params, id) {
                 break decoded;
+            }
+            if self.routes.singleton() {
+                return Err(Refusal::new(
+                    StatusCode::CONFLICT,
+                    format!("the `{}` exists already", self.name),
+                ));
             }
             if given {
                 return Err(Refusal::new(
@@ -212,6 +264,7 @@ impl Resource {
         *revision += 1;
         let member = Member {
             id: decoded.id.unwrap_or_default(),
+            path: decoded.path.unwrap_or_default(),
             value: decoded.value,
             revision: *revision,
         };
@@ -242,9 +295,11 @@ impl Resource {
             ));
         };
         // The id is the path's, whatever the body says.
-        let stored_id = current.value.get(self.id_field).cloned();
-        object.insert(self.id_field.to_owned(), stored_id.unwrap_or(Value::Null));
-        let decoded = self.codec.decode(&self.template, body)?;
+        if !self.routes.singleton() {
+            let stored_id = current.value.get(self.id_field).cloned();
+            object.insert(self.id_field.to_owned(), stored_id.unwrap_or(Value::Null));
+        }
+        let decoded = self.codec.decode(&self.routes, body)?;
         if decoded.params != params {
             return Err(parents_differ(name));
         }

@@ -152,6 +152,12 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         quote!(const ENVELOPE: #private::Option<&'static #private::str> = #private::Option::Some(#name);)
     });
 
+    // T1: the member template as written, for tools that serve the routes.
+    let member_template = model.member.as_ref().map(|member| {
+        let template = member.template.to_string();
+        quote!(const MEMBER: #private::Option<&'static #private::str> = #private::Option::Some(#template);)
+    });
+
     let reload = model
         .reload
         .then(|| quote!(const RELOAD: #private::bool = true;));
@@ -203,6 +209,7 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             #max_age
             #stale
             #envelope
+            #member_template
 
             fn collection_path(__params: &Self::Params) -> #private::String {
                 let mut __path = #private::String::with_capacity(#capacity);

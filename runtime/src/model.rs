@@ -72,6 +72,16 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// `None` for a model sent and read as it is.
     const ENVELOPE: Option<&'static str> = None;
     // ---- end E6 ----
+    // ---- T1 (shallow members, for tools that serve a model's routes) ----
+    /// The member path template as written in `#[model(member = "...")]`
+    /// (E4), such as `/comments/{id}`: literal text, the id's placeholder
+    /// once, and placeholders of [`PATH`](Model::PATH)'s parameters.
+    /// `None` when members are at [`PATH`](Model::PATH) plus `/{id}`, and
+    /// for a singleton (whose [`Id`](Model::Id) is [`NoId`]: its member is
+    /// at [`PATH`](Model::PATH)). What `backrest-fake` serves members at;
+    /// [`write_member_path`](Model::write_member_path) fills it in.
+    const MEMBER: Option<&'static str> = None;
+    // ---- end T1 ----
 
     /// The collection path for these parameters, with each parameter
     /// percent-encoded as one segment (see [`push_param`](crate::push_param)).

@@ -48,6 +48,71 @@ pub struct Doc {
     pub etag: Option<String>,
 }
 
+/// Shallow members: listed and created under a post
+/// (`/posts/{post_id}/comments`), each a member at `/comments/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(path = "/posts/{post_id}/comments", member = "/comments/{id}")]
+pub struct Comment {
+    #[model(id)]
+    pub id: Option<u64>,
+    pub post_id: u64,
+    pub body: String,
+    #[model(etag)]
+    #[serde(skip)]
+    pub etag: Option<String>,
+}
+
+pub fn comment(post_id: u64, body: &str) -> Comment {
+    Comment {
+        id: None,
+        post_id,
+        body: body.to_owned(),
+        etag: None,
+    }
+}
+
+/// A singleton: one profile per user, at `/users/{user_id}/profile`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(singleton, path = "/users/{user_id}/profile")]
+pub struct Profile {
+    pub user_id: u64,
+    pub bio: String,
+    #[model(etag)]
+    #[serde(skip)]
+    pub etag: Option<String>,
+}
+
+pub fn profile(user_id: u64, bio: &str) -> Profile {
+    Profile {
+        user_id,
+        bio: bio.to_owned(),
+        etag: None,
+    }
+}
+
+/// A model in an envelope: bodies and answers are `{"data": ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(path = "/articles", envelope = "data")]
+pub struct Article {
+    #[model(id)]
+    pub id: Option<u64>,
+    pub title: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[model(etag)]
+    #[serde(skip)]
+    pub etag: Option<String>,
+}
+
+pub fn article(title: &str) -> Article {
+    Article {
+        id: None,
+        title: title.to_owned(),
+        tags: Vec::new(),
+        etag: None,
+    }
+}
+
 /// Every test's bound: a broken fake fails the test instead of hanging it.
 pub const BOUND: Duration = Duration::from_secs(20);
 
