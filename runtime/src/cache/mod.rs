@@ -114,7 +114,7 @@ use self::flight::{FIRST_SLOT, Flight, Outcome};
 pub(crate) use self::key::{Key, KeyRef, Kind};
 pub use self::stats::CacheStats;
 pub(crate) use self::stats::Stats;
-use self::store::{Garbage, Miss, State, Values};
+use self::store::{Garbage, State, Stored, Values};
 use crate::Error;
 
 /// A cached value, type-erased; the key's type id says what it is.
@@ -323,26 +323,26 @@ impl Cache {
         load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
         let state = lock(&self.state);
-        let cached = match policy.reload {
-            true => None,
-            false => self.values.peek(&key),
+        // One look at the value: what a plain get may serve, and what a
+        // load starting now may revalidate (R7), stale or not.
+        let cached = self.values.peek(&key);
+        let joinable = state.joinable(key, policy.reload);
+        let freshness = match (&cached, policy.reload) {
+            (Some(stored), false) => Some(policy.judge(stored.arrived)),
+            _ => None,
         };
-        let freshness = cached.as_ref().map(|stored| policy.judge(stored.arrived));
-        let Miss {
-            joinable,
-            revalidate,
-        } = state.miss(&self.values, key, policy.reload);
         match (cached, freshness) {
             (Some(stored), Some(Freshness::Fresh)) => {
                 self.stats.hit();
-                return Lookup::Hit(stored.value);
+                Lookup::Hit(stored.value)
             }
             (Some(stored), Some(Freshness::Stale)) => {
                 self.stats.hit();
+                let value = Arc::clone(&stored.value);
                 // One refresh at a time: a load in flight is one.
                 if joinable.is_none()
                     && let Ok(runtime) = Handle::try_current()
-                    && let Ok(waiter) = self.start(state, key, revalidate, true, load)
+                    && let Ok(waiter) = self.start(state, key, stored.revalidate(), true, load)
                 {
                     runtime.spawn(async move {
                         // Its outcome is in the cache; its errors, in the
@@ -350,25 +350,27 @@ impl Cache {
                         let _ = waiter.await;
                     });
                 }
-                return Lookup::Stale(stored.value);
+                Lookup::Stale(value)
             }
-            _ => {}
-        }
-        if let Some(flight) = joinable {
-            // Both locks held: see "Locks" in the module docs.
-            if let Some((slot, inline)) = flight.join() {
-                drop(state);
-                Stats::count(&self.stats.joins);
-                if let Some(load) = inline {
-                    flight.spawn(self, load);
+            (cached, _) => {
+                if let Some(flight) = joinable {
+                    // Both locks held: see "Locks" in the module docs.
+                    if let Some((slot, inline)) = flight.join() {
+                        drop(state);
+                        Stats::count(&self.stats.joins);
+                        if let Some(load) = inline {
+                            flight.spawn(self, load);
+                        }
+                        return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot), true);
+                    }
                 }
-                return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot), true);
+                let revalidate = cached.and_then(Stored::revalidate);
+                Stats::count(&self.stats.misses);
+                match self.start(state, key, revalidate, false, load) {
+                    Ok(waiter) => Lookup::Wait(waiter, false),
+                    Err(error) => Lookup::Fail(error),
+                }
             }
-        }
-        Stats::count(&self.stats.misses);
-        match self.start(state, key, revalidate, false, load) {
-            Ok(waiter) => Lookup::Wait(waiter, false),
-            Err(error) => Lookup::Fail(error),
         }
     }
 

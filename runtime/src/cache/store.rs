@@ -112,6 +112,15 @@ pub(super) struct Stored {
 }
 
 impl Stored {
+    /// What a load may revalidate: this value, if it has validators.
+    pub(super) fn revalidate(self) -> Option<Revalidate> {
+        Some(Revalidate {
+            validators: self.validators?,
+            value: self.value,
+            bytes: self.bytes,
+        })
+    }
+
     fn new(key: &Key, number: u64, loaded: Loaded) -> Self {
         Stored {
             number,
@@ -179,13 +188,6 @@ struct Entry {
     flights: usize,
 }
 
-/// What [`State::miss`] finds.
-#[derive(Default)]
-pub(super) struct Miss {
-    pub(super) joinable: Option<Arc<Flight>>,
-    pub(super) revalidate: Option<Revalidate>,
-}
-
 /// What a store update took out, to be dropped once unlocked.
 #[must_use = "drop what is removed after unlocking"]
 #[derive(Default)]
@@ -221,32 +223,16 @@ impl State {
         self.entries.keys()
     }
 
-    /// What a get that is not a hit finds for `key`: the newest load in
-    /// flight, if a plain get may join it (it started after the key's last
-    /// write: a load from before a save, destroy or invalidation would
-    /// answer with what the write replaced), and the value with its
-    /// validators, if it has both, which a load starting now may revalidate
-    /// (R7), stale or not.
-    pub(super) fn miss(&self, values: &Values, key: KeyRef<'_>, reload: bool) -> Miss {
-        let joinable = if reload {
-            None
-        } else {
-            self.entries.get(&key).and_then(|entry| {
-                let flight = entry.newest.as_ref()?;
-                (flight.start > self.floor(key, entry)).then(|| Arc::clone(flight))
-            })
-        };
-        let revalidate = values.peek(&key).and_then(|stored| {
-            Some(Revalidate {
-                validators: stored.validators?,
-                value: stored.value,
-                bytes: stored.bytes,
-            })
-        });
-        Miss {
-            joinable,
-            revalidate,
+    /// The newest load in flight for `key`, if a plain get may join it: it
+    /// started after the key's last write (a load from before a save,
+    /// destroy or invalidation would answer with what the write replaced).
+    pub(super) fn joinable(&self, key: KeyRef<'_>, reload: bool) -> Option<Arc<Flight>> {
+        if reload {
+            return None;
         }
+        let entry = self.entries.get(&key)?;
+        let flight = entry.newest.as_ref()?;
+        (flight.start > self.floor(key, entry)).then(|| Arc::clone(flight))
     }
 
     /// A load started: it becomes the newest of its key, which keeps an
