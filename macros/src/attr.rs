@@ -13,7 +13,7 @@ use crate::ctxt::Ctxt;
 use crate::duration;
 use crate::message;
 use crate::symbol::{
-    CRATE, ETAG, FIELD_KEYS, ID, MAX_AGE, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP,
+    CRATE, ETAG, FIELD_KEYS, ID, MAX_AGE, MODEL, NAME, PATH, RELOAD, SERDE, SERDE_SKIP,
     SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, STALE_WHILE_REVALIDATE, STRUCT_KEYS,
 };
 
@@ -28,6 +28,8 @@ pub(crate) struct Container {
     /// `stale_while_revalidate = "5m"`: its key, and the duration in
     /// milliseconds.
     pub(crate) stale_while_revalidate: Option<(Path, u64)>,
+    /// `name = "..."`, a non-empty stable name for shared caches (F1).
+    pub(crate) name: Option<LitStr>,
     /// `crate = "..."`, parsed.
     pub(crate) krate: Option<Path>,
     /// Whether something meant as `path` was written, even if rejected (a
@@ -55,6 +57,7 @@ impl Container {
         let mut krate = Attr::new(cx, CRATE);
         let mut max_age = Attr::new(cx, MAX_AGE);
         let mut stale = Attr::new(cx, STALE_WHILE_REVALIDATE);
+        let mut name = Attr::new(cx, NAME);
         let mut path_mentioned = false;
 
         for attr in model_attrs(attrs) {
@@ -75,6 +78,19 @@ impl Container {
                 } else if meta.path.is_ident(STALE_WHILE_REVALIDATE) {
                     if let Some(millis) = duration_value(cx, &meta, "\"5m\"")? {
                         stale.set(&meta.path, (meta.path.clone(), millis));
+                    }
+                } else if meta.path.is_ident(NAME) {
+                    if let Some(value) = string_value(cx, &meta, "\"billing.Invoice\"")? {
+                        if value.value().trim().is_empty() {
+                            cx.error_spanned_by(
+                                &value,
+                                "`name` must not be empty: it names the model in a shared \
+                                 cache's keys, such as `name = \"billing.Invoice\"`; without \
+                                 `name`, the type's path is used",
+                            );
+                        } else {
+                            name.set(&meta.path, value);
+                        }
                     }
                 } else if meta.path.is_ident(CRATE) {
                     if let Some(value) = string_value(cx, &meta, "\"::backrest\"")? {
@@ -114,6 +130,7 @@ impl Container {
             reload: reload.get(),
             max_age: max_age.get(),
             stale_while_revalidate: stale.get(),
+            name: name.get(),
             krate: krate.get(),
             path_mentioned,
         }

@@ -16,6 +16,10 @@ pub(crate) const MAX_AGE: &str = "max_age";
 /// value is still served while it is refreshed.
 pub(crate) const STALE_WHILE_REVALIDATE: &str = "stale_while_revalidate";
 
+/// Struct: `name = "billing.Invoice"`, the model's stable name in a shared
+/// cache's keys (F1).
+pub(crate) const NAME: &str = "name";
+
 /// Struct: `crate = "path"`, where backrest is when it is renamed.
 pub(crate) const CRATE: &str = "crate";
 
@@ -35,7 +39,8 @@ pub(crate) const SERDE_SKIP_SERIALIZING: &str = "skip_serializing";
 pub(crate) const SERDE_SKIP_DESERIALIZING: &str = "skip_deserializing";
 
 /// The keys accepted on the struct, in the order error messages list them.
-pub(crate) const STRUCT_KEYS: &[&str] = &[PATH, RELOAD, MAX_AGE, STALE_WHILE_REVALIDATE, CRATE];
+pub(crate) const STRUCT_KEYS: &[&str] =
+    &[PATH, RELOAD, MAX_AGE, STALE_WHILE_REVALIDATE, NAME, CRATE];
 
 /// The keys accepted on a field.
 pub(crate) const FIELD_KEYS: &[&str] = &[ID, ETAG];

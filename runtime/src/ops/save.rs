@@ -14,6 +14,7 @@ use super::conditions;
 use crate::cache::{Key, Kind, Loaded, Validators};
 use crate::error::Delivery;
 use crate::http::{Call, IDEMPOTENCY_KEY};
+use crate::shared;
 use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
@@ -21,7 +22,7 @@ pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Erro
     let key = new_key(client, value);
     let sent = send(client, value, key).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
-    Ok(record(client, saved, sent.validators, sent.bytes))
+    Ok(recorded(client, saved, sent.validators, sent.bytes).await)
 }
 
 /// Saves `value` with this idempotency key, handing it back with the error
@@ -36,7 +37,20 @@ pub(super) async fn save_owned<M: Model>(
         Err(error) => return Err((value, error)),
     };
     let saved = sent.value.unwrap_or(value);
-    Ok(record(client, saved, sent.validators, sent.bytes))
+    Ok(recorded(client, saved, sent.validators, sent.bytes).await)
+}
+
+/// [`record`], then the fleet's side of the save (F2).
+async fn recorded<M: Model>(
+    client: &Client,
+    saved: M,
+    validators: Option<Arc<Validators>>,
+    bytes: usize,
+) -> M {
+    let shared = client.shared().and(validators.clone());
+    let saved = record(client, saved, validators, bytes);
+    shared::saved(client, &saved, shared.as_deref()).await;
+    saved
 }
 
 /// A fresh idempotency key for saving `value`, if it is a create and the
