@@ -9,9 +9,9 @@
 //! - on a miss of the process's own cache, the load reads the shared cache
 //!   before the origin (F1), and, when that misses too, takes a lease so
 //!   that one process of the fleet asks the origin (F3);
-//! - after a successful write, [`wrote`] updates or deletes the shared entry
-//!   and publishes an [`Invalidation`] that every other client applies to
-//!   its own cache (F2);
+//! - after a successful write, the write hook (`saved`, `destroyed`)
+//!   updates or deletes the shared entry and publishes an [`Invalidation`]
+//!   that every other client applies to its own cache (F2);
 //! - every shared command that fails is counted in
 //!   [`CacheStats::shared_errors`](crate::CacheStats::shared_errors), pauses
 //!   the shared cache for [`PAUSE`], and the call goes on to the origin as
