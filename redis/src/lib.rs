@@ -178,8 +178,15 @@ impl RedisCache {
         command: &redis::Cmd,
     ) -> Result<T, SharedError> {
         let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.command_timeout, command.query_async(&mut connection)).await
-        {
+        self.bounded(command.query_async(&mut connection)).await
+    }
+
+    /// Awaits a command within the command timeout.
+    async fn bounded<T>(
+        &self,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, SharedError> {
+        match tokio::time::timeout(self.command_timeout, command).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(Box::new(error)),
             Err(_) => Err(format!(
@@ -199,11 +206,15 @@ fn millis(duration: Duration) -> u64 {
 impl SharedCache for RedisCache {
     fn get<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Option<Entry>> {
         Box::pin(async move {
-            let mut command = redis::cmd("GET");
-            command.arg(self.key(key));
-            let value: Option<Vec<u8>> = self.query(&command).await?;
+            // One round trip: the entry and what is left of its time.
+            let key = self.key(key);
+            let mut pipeline = redis::pipe();
+            pipeline.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+            let mut connection = self.connection.clone();
+            let (value, remaining): (Option<Vec<u8>>, i64) =
+                self.bounded(pipeline.query_async(&mut connection)).await?;
             match value {
-                Some(value) => entry::decode(value).map(Some),
+                Some(value) => entry::decode(value, remaining).map(Some),
                 None => Ok(None),
             }
         })
@@ -216,12 +227,13 @@ impl SharedCache for RedisCache {
         ttl: Option<Duration>,
     ) -> SharedFuture<'a, ()> {
         Box::pin(async move {
+            let ttl = millis(ttl.unwrap_or(self.default_ttl));
             let mut command = redis::cmd("SET");
             command
                 .arg(self.key(key))
-                .arg(entry::encode(&entry))
+                .arg(entry::encode(&entry, ttl))
                 .arg("PX")
-                .arg(millis(ttl.unwrap_or(self.default_ttl)));
+                .arg(ttl);
             self.query::<()>(&command).await
         })
     }

@@ -144,6 +144,7 @@ impl Client {
             value: Arc::clone(&value) as _,
             validators: None,
             bytes,
+            age: Duration::ZERO,
         };
         self.inner.cache.primed(key, loaded);
         Some(value)

@@ -57,6 +57,10 @@ pub struct Entry {
     pub etag: Option<String>,
     /// The `Last-Modified` date, verbatim.
     pub last_modified: Option<String>,
+    /// How long ago it was stored (zero when put): a value read from the
+    /// shared cache is as old locally as it is there, so that its max age
+    /// runs from the origin's answer (F4).
+    pub age: Duration,
 }
 
 /// What a write did to a resource.
@@ -419,6 +423,7 @@ async fn wrote<M: Model>(client: &Client, path: &str, collection: &str, write: W
                 body: body.into(),
                 etag: validators.and_then(|v| v.etag.clone()),
                 last_modified: validators.and_then(|v| v.last_modified.clone()),
+                age: Duration::ZERO,
             });
             let stored = match entry {
                 Some(entry) => shared.run(shared.store.put(&key, entry, M::MAX_AGE)).await,

@@ -227,3 +227,53 @@ async fn f4_a_failing_shared_cache_never_fails_a_call_and_counts_its_errors() {
     assert_eq!(shared.commands(), 1);
     assert_eq!(server.count("GET", "/users/1"), 1);
 }
+
+/// `/tickers/{id}`: fresh for 10 s, named for the shared cache.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Ticker {
+    id: Option<u64>,
+    name: String,
+}
+
+impl Model for Ticker {
+    type Id = u64;
+    type Params = ();
+    const NAME: &'static str = "ticker";
+    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(10));
+
+    fn collection_path((): &()) -> String {
+        "/tickers".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+#[tokio::test]
+async fn f4_a_value_read_from_the_shared_cache_keeps_its_age() {
+    let server = origin().await;
+    let shared = Shared::default();
+    shared.0.entries.lock().unwrap().insert(
+        "ticker:/tickers/3".to_owned(),
+        Entry {
+            body: br#"{"id":3,"name":"old"}"#.to_vec().into(),
+            etag: None,
+            last_modified: None,
+            age: Duration::from_secs(9),
+        },
+    );
+    let client = client(&server, &shared);
+    assert_eq!(Ticker::fetch(&client, (), 3).await.unwrap().name, "old");
+    // 9 s old when read, 2 s later it is past its max age of 10 s: a miss,
+    // although it has been in this process's cache for 2 s only.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::time::resume();
+    assert_eq!(Ticker::fetch(&client, (), 3).await.unwrap().name, "old");
+    let stats = client.stats();
+    assert_eq!((stats.hits, stats.misses, stats.shared_hits), (0, 2, 2));
+    assert_eq!(server.total(), 0);
+}

@@ -306,6 +306,7 @@ where
             value,
             validators,
             bytes: answer.body.len(),
+            age: Duration::ZERO,
         },
         entry,
     ))
@@ -316,6 +317,7 @@ fn entry(body: bytes::Bytes, validators: Option<&Validators>) -> Entry {
         body,
         etag: validators.and_then(|v| v.etag.clone()),
         last_modified: validators.and_then(|v| v.last_modified.clone()),
+        age: Duration::ZERO,
     }
 }
 
@@ -343,6 +345,7 @@ where
             value: Arc::clone(&revalidate.value),
             validators: Some(Arc::clone(&revalidate.validators)),
             bytes: revalidate.bytes,
+            age: entry.age,
         });
     }
     let mut value: T = serde_json::from_slice(&entry.body).ok()?;
@@ -354,6 +357,7 @@ where
         value: Arc::new(value),
         validators,
         bytes: entry.body.len(),
+        age: entry.age,
     })
 }
 

@@ -247,6 +247,7 @@ fn record<M: Model>(
             value: Arc::new(saved.clone()),
             validators,
             bytes,
+            age: std::time::Duration::ZERO,
         };
         (Key::new(TypeId::of::<M>(), Kind::Member, path), loaded)
     });
