@@ -18,10 +18,9 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::Instant;
 
 use common::{Item, Setup, Worker, namespace, origin, redis_url};
-use criterion::Criterion;
 use redis::AsyncCommands;
 
 const WORKERS: usize = 4;
@@ -34,13 +33,10 @@ fn main() {
         runtime.block_on(common::serve());
         return;
     }
+    // `cargo bench` passes `--bench`; nothing else is read.
     runtime.block_on(origin_requests());
     runtime.block_on(invalidation_latency());
-    let mut criterion = Criterion::default()
-        .configure_from_args()
-        .measurement_time(Duration::from_secs(5));
-    redis_hit(&mut criterion, &runtime);
-    criterion.final_summary();
+    runtime.block_on(redis_hit());
 }
 
 async fn spawn(setup: &Setup) -> Worker {
@@ -131,52 +127,76 @@ async fn invalidation_latency() {
 }
 
 /// A Redis hit through backrest (its own cache holds nothing, so each
-/// fetch is a miss served from Redis) against a raw GET and decode.
-fn redis_hit(criterion: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+/// fetch is a miss served from Redis) against a raw GET and decode, in
+/// alternating blocks (ABBA) on one runtime: the median of the rounds'
+/// ratios, since speed drifts between separate windows on this machine.
+async fn redis_hit() {
+    const ROUNDS: usize = 21;
+    const BLOCK: u32 = 1_000;
     let url = redis_url();
-    let (server, client, mut raw) = runtime.block_on(async {
-        let (server, _) = origin(0).await;
-        let shared = backrest_redis::RedisCache::connect(&url)
-            .await
-            .expect("Redis")
-            .namespace(namespace("bench-hit"));
-        let client = backrest::Client::builder(&server.url())
-            .shared_cache(shared)
-            .max_cache_bytes(0)
-            .build()
-            .expect("a client");
-        // Stored in Redis by this first fetch, from the origin.
-        Item::fetch(&client, 1).await.expect("the first fetch");
-        let raw = redis::Client::open(url.as_str())
-            .expect("a Redis URL")
-            .get_connection_manager()
-            .await
-            .expect("Redis");
-        (server, client, raw)
-    });
+    let (server, _) = origin(0).await;
+    let shared = backrest_redis::RedisCache::connect(&url)
+        .await
+        .expect("Redis")
+        .namespace(namespace("bench-hit"));
+    let client = backrest::Client::builder(&server.url())
+        .shared_cache(shared)
+        .max_cache_bytes(0)
+        .build()
+        .expect("a client");
+    // Stored in Redis by this first fetch, from the origin.
+    Item::fetch(&client, 1).await.expect("the first fetch");
+    let mut raw = redis::Client::open(url.as_str())
+        .expect("a Redis URL")
+        .get_connection_manager()
+        .await
+        .expect("Redis");
     let body = serde_json::json!({ "id": 1, "name": "item-1" }).to_string();
-    runtime.block_on(async {
-        let () = raw.set("bench-hit-raw", &body).await.expect("SET");
-    });
+    let () = raw.set("bench-hit-raw", &body).await.expect("SET");
 
-    let mut group = criterion.benchmark_group("fleet/redis_hit");
-    group.bench_function("backrest", |b| {
-        b.to_async(runtime)
-            .iter(|| async { black_box(Item::fetch(&client, 1).await.expect("a hit")) });
-    });
-    group.bench_function("raw_get_and_decode", |b| {
-        b.to_async(runtime).iter(|| {
-            let mut raw = raw.clone();
-            async move {
-                let body: Vec<u8> = raw.get("bench-hit-raw").await.expect("GET");
-                black_box(serde_json::from_slice::<Item>(&body).expect("an Item"))
-            }
-        });
-    });
-    group.finish();
+    let backrest = async || {
+        let start = Instant::now();
+        for _ in 0..BLOCK {
+            black_box(Item::fetch(&client, 1).await.expect("a hit"));
+        }
+        start.elapsed() / BLOCK
+    };
+    let peer = async |raw: &mut redis::aio::ConnectionManager| {
+        let start = Instant::now();
+        for _ in 0..BLOCK {
+            let body: Vec<u8> = raw.get("bench-hit-raw").await.expect("GET");
+            black_box(serde_json::from_slice::<Item>(&body).expect("an Item"));
+        }
+        start.elapsed() / BLOCK
+    };
+    // Warm up both.
+    backrest().await;
+    peer(&mut raw).await;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let a1 = backrest().await;
+        let b1 = peer(&mut raw).await;
+        let b2 = peer(&mut raw).await;
+        let a2 = backrest().await;
+        rounds.push(((a1 + a2).as_secs_f64(), (b1 + b2).as_secs_f64()));
+    }
+    let mut ratios: Vec<f64> = rounds.iter().map(|(a, b)| a / b).collect();
+    ratios.sort_by(f64::total_cmp);
+    let mut backrest_times: Vec<f64> = rounds.iter().map(|(a, _)| a / 2.0).collect();
+    let mut peer_times: Vec<f64> = rounds.iter().map(|(_, b)| b / 2.0).collect();
+    backrest_times.sort_by(f64::total_cmp);
+    peer_times.sort_by(f64::total_cmp);
+    let median = |v: &[f64]| v[v.len() / 2];
     let stats = client.stats();
     println!(
-        "fleet/redis_hit: origin requests {} (1: the first fetch), shared hits {}, shared errors {}",
+        "fleet/redis_hit: backrest {:.1} µs, raw GET + decode {:.1} µs (medians); ratio median \
+         {:.3} [quartiles {:.3}-{:.3}] over {ROUNDS} ABBA rounds of {BLOCK} (target: at most \
+         1.2); origin requests {} (the first fetch), shared hits {}, shared errors {}",
+        median(&backrest_times) * 1e6,
+        median(&peer_times) * 1e6,
+        median(&ratios),
+        ratios[ROUNDS / 4],
+        ratios[3 * ROUNDS / 4],
         server.total(),
         stats.shared_hits,
         stats.shared_errors

@@ -206,15 +206,11 @@ fn millis(duration: Duration) -> u64 {
 impl SharedCache for RedisCache {
     fn get<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Option<Entry>> {
         Box::pin(async move {
-            // One round trip: the entry and what is left of its time.
-            let key = self.key(key);
-            let mut pipeline = redis::pipe();
-            pipeline.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
-            let mut connection = self.connection.clone();
-            let (value, remaining): (Option<Vec<u8>>, i64) =
-                self.bounded(pipeline.query_async(&mut connection)).await?;
+            let mut command = redis::cmd("GET");
+            command.arg(self.key(key));
+            let value: Option<Vec<u8>> = self.query(&command).await?;
             match value {
-                Some(value) => entry::decode(value, remaining).map(Some),
+                Some(value) => entry::decode(value, entry::now_ms()).map(Some),
                 None => Ok(None),
             }
         })
@@ -231,7 +227,7 @@ impl SharedCache for RedisCache {
             let mut command = redis::cmd("SET");
             command
                 .arg(self.key(key))
-                .arg(entry::encode(&entry, ttl))
+                .arg(entry::encode(&entry, entry::now_ms(), ttl))
                 .arg("PX")
                 .arg(ttl);
             self.query::<()>(&command).await

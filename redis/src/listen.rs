@@ -4,7 +4,7 @@
 //! every client's handler; after a lost subscription comes back, a
 //! [`Notice::Gap`] tells the clients they may have missed some.
 
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use backrest_runtime::shared::{Handler, Invalidation, Notice, SharedError, WriteKind};
@@ -57,9 +57,10 @@ type Handlers = Mutex<Vec<Handler>>;
 pub(crate) struct Listener {
     client: redis::Client,
     handlers: Arc<Handlers>,
-    /// Whether the subscription is in place: `None` until the first
-    /// attempt ends. Set when the task starts.
-    state: OnceLock<watch::Receiver<Option<bool>>>,
+    /// Whether the subscription is in place (`None` until the first
+    /// attempt ends), from the task; set when the task starts, and replaced
+    /// with a new task if the runtime the last one ran on is gone.
+    state: Mutex<Option<watch::Receiver<Option<bool>>>>,
     /// Dropped with the listener, which ends the task.
     stop: watch::Sender<()>,
 }
@@ -69,7 +70,7 @@ impl Listener {
         Listener {
             client,
             handlers: Arc::default(),
-            state: OnceLock::new(),
+            state: Mutex::new(None),
             stop: watch::Sender::new(()),
         }
     }
@@ -90,21 +91,26 @@ impl Listener {
         bound: Duration,
     ) -> Result<(), SharedError> {
         lock(&self.handlers).push(handler);
-        let mut state = self
-            .state
-            .get_or_init(|| {
-                let (sender, receiver) = watch::channel(None);
-                let task = run(
-                    self.client.clone(),
-                    channel,
-                    Arc::downgrade(&self.handlers),
-                    sender,
-                    self.stop.subscribe(),
-                );
-                tokio::spawn(task);
-                receiver
-            })
-            .clone();
+        let mut state = {
+            let mut slot = lock(&self.state);
+            match &*slot {
+                // The task's sender is alive: it runs.
+                Some(state) if state.has_changed().is_ok() => state.clone(),
+                _ => {
+                    let (sender, receiver) = watch::channel(None);
+                    let task = run(
+                        self.client.clone(),
+                        channel,
+                        Arc::downgrade(&self.handlers),
+                        sender,
+                        self.stop.subscribe(),
+                    );
+                    tokio::spawn(task);
+                    *slot = Some(receiver.clone());
+                    receiver
+                }
+            }
+        };
         match tokio::time::timeout(bound, state.wait_for(Option::is_some)).await {
             Ok(Ok(ready)) if *ready == Some(true) => Ok(()),
             Ok(_) => Err("could not subscribe to the fleet's invalidations".into()),
