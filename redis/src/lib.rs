@@ -15,8 +15,10 @@
 //!
 //! What it stores: under `{namespace}:{model name}:{resource path}`, the
 //! response body with its validators, expiring after the model's max age
-//! (else [`DEFAULT_TTL`]); leases under the same key plus `:lease`;
-//! invalidations are published on `{namespace}:invalidations`.
+//! (else [`DEFAULT_TTL`]); leases under the same key plus `:lease`, and
+//! the count of the resource's writes plus `:version`, against which the
+//! answer of a load is stored only if no write came since the load took its
+//! lease; invalidations are published on `{namespace}:invalidations`.
 //!
 //! Every command is bounded by [`DEFAULT_COMMAND_TIMEOUT`] (see
 //! [`RedisCache::command_timeout`]); a command that fails or times out is
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use backrest_runtime::Error;
 use backrest_runtime::shared::{
-    self, Entry, Handler, Invalidation, SharedCache, SharedError, SharedFuture,
+    self, Entry, Handler, Invalidation, Lease, SharedCache, SharedError, SharedFuture,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -58,9 +60,30 @@ pub const DEFAULT_NAMESPACE: &str = "backrest";
 /// How long connecting may take, at first and on each reconnection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Releases a lease only if this process holds it.
+/// Releases a lease only if this process holds it. KEYS: lease; ARGV: token.
 const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
                        return redis.call('del', KEYS[1]) else return 0 end";
+
+/// Takes a lease if it is free, and reads the key's write count, at once.
+/// KEYS: lease, version; ARGV: token, lease ms.
+const LEASE: &str = "local held = redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+                     local version = tonumber(redis.call('get', KEYS[2]) or '0') \
+                     if held then return {1, version} else return {0, version} end";
+
+/// Stores an origin's answer unless the key was written since its version
+/// was read. KEYS: entry, version; ARGV: entry, ttl ms, version.
+const PUT: &str = "if tonumber(redis.call('get', KEYS[2]) or '0') == tonumber(ARGV[3]) then \
+                   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+
+/// A write: one more write counted, and the entry stored (or deleted when
+/// empty). KEYS: entry, version; ARGV: entry or '', ttl ms, version ms.
+const WRITE: &str = "redis.call('incr', KEYS[2]) redis.call('pexpire', KEYS[2], ARGV[3]) \
+                     if ARGV[1] == '' then redis.call('del', KEYS[1]) \
+                     else redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 1";
+
+/// How long a key's write count outlives its last write: longer than any
+/// load that could have read the version before it.
+const VERSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A shared cache on Redis, for
 /// [`ClientBuilder::shared_cache`](backrest_runtime::ClientBuilder::shared_cache).
@@ -168,6 +191,10 @@ impl RedisCache {
         format!("{}:{key}:lease", self.namespace)
     }
 
+    fn version_key(&self, key: &str) -> String {
+        format!("{}:{key}:version", self.namespace)
+    }
+
     fn channel(&self) -> String {
         format!("{}:invalidations", self.namespace)
     }
@@ -221,28 +248,45 @@ impl SharedCache for RedisCache {
         key: &'a str,
         entry: Entry,
         ttl: Option<Duration>,
-    ) -> SharedFuture<'a, ()> {
+        version: u64,
+    ) -> SharedFuture<'a, bool> {
         Box::pin(async move {
             let ttl = millis(ttl.unwrap_or(self.default_ttl));
-            let mut command = redis::cmd("SET");
+            let mut command = redis::cmd("EVAL");
             command
+                .arg(PUT)
+                .arg(2)
                 .arg(self.key(key))
+                .arg(self.version_key(key))
                 .arg(entry::encode(&entry, entry::now_ms(), ttl))
-                .arg("PX")
-                .arg(ttl);
-            self.query::<()>(&command).await
+                .arg(ttl)
+                .arg(version);
+            let stored: i64 = self.query(&command).await?;
+            Ok(stored == 1)
         })
     }
 
-    fn delete<'a>(&'a self, keys: &'a [String]) -> SharedFuture<'a, ()> {
+    fn write<'a>(
+        &'a self,
+        key: &'a str,
+        entry: Option<Entry>,
+        ttl: Option<Duration>,
+    ) -> SharedFuture<'a, ()> {
         Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(());
-            }
-            let mut command = redis::cmd("DEL");
-            for key in keys {
-                command.arg(self.key(key));
-            }
+            let ttl = millis(ttl.unwrap_or(self.default_ttl));
+            let value = match &entry {
+                Some(entry) => entry::encode(entry, entry::now_ms(), ttl),
+                None => Vec::new(),
+            };
+            let mut command = redis::cmd("EVAL");
+            command
+                .arg(WRITE)
+                .arg(2)
+                .arg(self.key(key))
+                .arg(self.version_key(key))
+                .arg(value)
+                .arg(ttl)
+                .arg(millis(VERSION_TTL));
             self.query::<()>(&command).await
         })
     }
@@ -269,17 +313,21 @@ impl SharedCache for RedisCache {
         })
     }
 
-    fn lease<'a>(&'a self, key: &'a str) -> SharedFuture<'a, bool> {
+    fn lease<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Lease> {
         Box::pin(async move {
-            let mut command = redis::cmd("SET");
+            let mut command = redis::cmd("EVAL");
             command
+                .arg(LEASE)
+                .arg(2)
                 .arg(self.lease_key(key))
+                .arg(self.version_key(key))
                 .arg(&*self.token)
-                .arg("NX")
-                .arg("PX")
                 .arg(millis(self.lease_ttl));
-            let taken: Option<String> = self.query(&command).await?;
-            Ok(taken.is_some())
+            let (held, version): (i64, u64) = self.query(&command).await?;
+            Ok(Lease {
+                held: held == 1,
+                version,
+            })
         })
     }
 

@@ -242,3 +242,49 @@ async fn f4_redis_stopped_mid_run_fails_no_call_and_the_fleet_recovers() {
             .starts_with("ok ")
     );
 }
+
+#[tokio::test]
+async fn f2_redis_drops_an_answer_read_before_a_write_and_keeps_the_write() {
+    use backrest::shared::{Entry, SharedCache};
+
+    let cache = backrest_redis::RedisCache::connect(&redis_url())
+        .await
+        .expect("Redis")
+        .namespace(namespace("f2-version"));
+    let entry = |name: &str| Entry {
+        body: format!("{{\"id\":1,\"name\":\"{name}\"}}")
+            .into_bytes()
+            .into(),
+        etag: None,
+        last_modified: None,
+        age: Duration::ZERO,
+    };
+    let key = "fleet.Item:/items/1";
+    let lease = cache.lease(key).await.unwrap();
+    assert!(lease.held);
+    assert!(
+        !cache.lease(key).await.unwrap().held,
+        "one holder at a time"
+    );
+    // A write lands while the holder's request is out.
+    cache.write(key, Some(entry("new")), None).await.unwrap();
+    let stored = cache
+        .put(key, entry("old"), None, lease.version)
+        .await
+        .unwrap();
+    assert!(!stored, "an answer from before the write is dropped");
+    let kept = cache.get(key).await.unwrap().expect("the write's entry");
+    assert_eq!(kept.body, entry("new").body);
+    cache.release(key).await.unwrap();
+    // A lease taken after the write may store its answer.
+    let lease = cache.lease(key).await.unwrap();
+    assert!(lease.held);
+    assert!(
+        cache
+            .put(key, entry("newer"), None, lease.version)
+            .await
+            .unwrap()
+    );
+    cache.write(key, None, None).await.unwrap();
+    assert_eq!(cache.get(key).await.unwrap(), None, "a destroy deletes it");
+}

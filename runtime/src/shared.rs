@@ -109,13 +109,29 @@ pub trait SharedCache: Send + Sync + fmt::Debug + 'static {
     /// The entry under `key`, if there is one.
     fn get<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Option<Entry>>;
 
-    /// Stores `entry` under `key`, expiring after `ttl` (the model's max
-    /// age), or after the store's default when `None`.
-    fn put<'a>(&'a self, key: &'a str, entry: Entry, ttl: Option<Duration>)
-    -> SharedFuture<'a, ()>;
+    /// Stores an answer of the origin under `key`, expiring after `ttl`
+    /// (the model's max age, or the store's default when `None`), unless
+    /// `key` has been [written](SharedCache::write) since its
+    /// [`Lease::version`] was `version`: then the answer may be from before
+    /// that write, and is dropped. `true` if stored.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        entry: Entry,
+        ttl: Option<Duration>,
+        version: u64,
+    ) -> SharedFuture<'a, bool>;
 
-    /// Deletes the entries under `keys`.
-    fn delete<'a>(&'a self, keys: &'a [String]) -> SharedFuture<'a, ()>;
+    /// A write of the resource under `key`: counts one more write of it (so
+    /// that a [`put`](SharedCache::put) of an answer from before is
+    /// dropped), and stores `entry` as [`put`](SharedCache::put) would, or
+    /// deletes the key when `None`.
+    fn write<'a>(
+        &'a self,
+        key: &'a str,
+        entry: Option<Entry>,
+        ttl: Option<Duration>,
+    ) -> SharedFuture<'a, ()>;
 
     /// Tells every subscriber (this process's included) of a write.
     fn publish(&self, invalidation: Invalidation) -> SharedFuture<'_, ()>;
@@ -126,8 +142,9 @@ pub trait SharedCache: Send + Sync + fmt::Debug + 'static {
     fn subscribe(&self, handler: Handler) -> SharedFuture<'_, ()>;
 
     /// Takes the lease of `key` for [`lease_ttl`](SharedCache::lease_ttl)
-    /// if nobody holds it: `true` if this call took it.
-    fn lease<'a>(&'a self, key: &'a str) -> SharedFuture<'a, bool>;
+    /// if nobody holds it, and reads how many times it was written, in one
+    /// step.
+    fn lease<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Lease>;
 
     /// Gives back a lease this process took.
     fn release<'a>(&'a self, key: &'a str) -> SharedFuture<'a, ()>;
@@ -135,6 +152,16 @@ pub trait SharedCache: Send + Sync + fmt::Debug + 'static {
     /// How long a lease lasts: the longest a process waits for another's
     /// load before it asks the origin itself.
     fn lease_ttl(&self) -> Duration;
+}
+
+/// What [`SharedCache::lease`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Whether this call took the lease.
+    pub held: bool,
+    /// How many times the key was [written](SharedCache::write) so far: what
+    /// a [`put`](SharedCache::put) of the answer is checked against.
+    pub version: u64,
 }
 
 /// How long the shared cache is left alone after a command failed: calls
@@ -260,10 +287,16 @@ impl Shared {
     /// most the lease's time.
     pub(crate) async fn before_origin(self: &Arc<Self>, cache: &Arc<Cache>, key: &str) -> Source {
         self.subscribe(cache, self).await;
+        // Without a lease, nothing is put: an answer with no version to
+        // check could overwrite a newer write's.
+        const ALONE: Source = Source::Origin {
+            version: None,
+            leased: false,
+        };
         match self.run(self.store.get(key)).await {
             Some(Some(entry)) => return Source::Shared(entry),
             Some(None) => {}
-            None => return Source::Origin { leased: false },
+            None => return ALONE,
         }
         let deadline = Instant::now() + self.store.lease_ttl();
         let mut pause = POLL_FIRST;
@@ -271,30 +304,36 @@ impl Shared {
             match self.run(self.store.lease(key)).await {
                 // The holder before may have stored the value and let go
                 // between the look and the lease: one more look.
-                Some(true) => {
+                Some(Lease {
+                    held: true,
+                    version,
+                }) => {
                     return match self.run(self.store.get(key)).await {
                         Some(Some(entry)) => {
                             let _ = self.run(self.store.release(key)).await;
                             Source::Shared(entry)
                         }
-                        _ => Source::Origin { leased: true },
+                        _ => Source::Origin {
+                            version: Some(version),
+                            leased: true,
+                        },
                     };
                 }
-                Some(false) => {}
-                None => return Source::Origin { leased: false },
+                Some(Lease { held: false, .. }) => {}
+                None => return ALONE,
             }
             // Another process holds the lease: wait for its value, or for
             // the lease to end without one.
             let now = Instant::now();
             if now >= deadline {
-                return Source::Origin { leased: false };
+                return ALONE;
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(POLL_MAX);
             match self.run(self.store.get(key)).await {
                 Some(Some(entry)) => return Source::Shared(entry),
                 Some(None) => {}
-                None => return Source::Origin { leased: false },
+                None => return ALONE,
             }
         }
     }
@@ -311,16 +350,19 @@ impl Shared {
     }
 
     /// Stores what the origin answered, expiring after `ttl` (else the
-    /// store's default), and gives back the lease if this load held it.
+    /// store's default), unless the key was written since `version` was
+    /// read (or there is no version), and gives back the lease if this load
+    /// held it.
     pub(crate) async fn after_origin(
         &self,
         key: &str,
         entry: Option<Entry>,
         ttl: Option<Duration>,
+        version: Option<u64>,
         leased: bool,
     ) {
-        if let Some(entry) = entry {
-            let _ = self.run(self.store.put(key, entry, ttl)).await;
+        if let (Some(entry), Some(version)) = (entry, version) {
+            let _ = self.run(self.store.put(key, entry, ttl, version)).await;
         }
         if leased {
             let _ = self.run(self.store.release(key)).await;
@@ -332,8 +374,9 @@ impl Shared {
 pub(crate) enum Source {
     /// From the shared cache.
     Shared(Entry),
-    /// From the origin; `leased`: this process holds the key's lease.
-    Origin { leased: bool },
+    /// From the origin; `version`: how many writes the key had seen when
+    /// its lease was taken, if it was; `leased`: this process holds it.
+    Origin { version: Option<u64>, leased: bool },
 }
 
 /// Applies the fleet's invalidations to one client's cache, while the
@@ -425,23 +468,25 @@ async fn wrote<M: Model>(client: &Client, path: &str, collection: &str, write: W
                 last_modified: validators.and_then(|v| v.last_modified.clone()),
                 age: Duration::ZERO,
             });
-            let stored = match entry {
-                Some(entry) => shared.run(shared.store.put(&key, entry, M::MAX_AGE)).await,
-                None => None,
-            };
-            let gone = match stored {
-                Some(()) => vec![collection],
-                None => vec![key, collection],
-            };
-            let _ = shared.run(shared.store.delete(&gone)).await;
+            let _ = shared
+                .run(shared.store.write(&key, entry, M::MAX_AGE))
+                .await;
+            let _ = shared
+                .run(shared.store.write(&collection, None, None))
+                .await;
             WriteKind::Saved
         }
         Write::Saved(..) => {
-            let _ = shared.run(shared.store.delete(&[collection])).await;
+            let _ = shared
+                .run(shared.store.write(&collection, None, None))
+                .await;
             WriteKind::Saved
         }
         Write::Destroyed => {
-            let _ = shared.run(shared.store.delete(&[key, collection])).await;
+            let _ = shared.run(shared.store.write(&key, None, None)).await;
+            let _ = shared
+                .run(shared.store.write(&collection, None, None))
+                .await;
             WriteKind::Destroyed
         }
     };

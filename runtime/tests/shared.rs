@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backrest_runtime::shared::{
-    Entry, Handler, Invalidation, Notice, SharedCache, SharedError, SharedFuture,
+    Entry, Handler, Invalidation, Lease, Notice, SharedCache, SharedError, SharedFuture,
 };
 use backrest_runtime::{Client, Model};
-use backrest_testkit::{Reply, Server};
+use backrest_testkit::{Gate, Reply, Server};
 use common::User;
 use serde_json::json;
 
@@ -24,6 +24,7 @@ use serde_json::json;
 struct Memory {
     entries: Mutex<HashMap<String, Entry>>,
     leases: Mutex<HashMap<String, ()>>,
+    versions: Mutex<HashMap<String, u64>>,
     handlers: Mutex<Vec<HandlerBox>>,
     commands: AtomicUsize,
     /// Every command fails while set.
@@ -63,21 +64,39 @@ impl SharedCache for Shared {
         })
     }
 
-    fn put<'a>(&'a self, key: &'a str, entry: Entry, _: Option<Duration>) -> SharedFuture<'a, ()> {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        entry: Entry,
+        _: Option<Duration>,
+        version: u64,
+    ) -> SharedFuture<'a, bool> {
         Box::pin(async move {
             self.command()?;
+            let versions = self.0.versions.lock().unwrap();
+            if versions.get(key).copied().unwrap_or(0) != version {
+                return Ok(false);
+            }
             self.0.entries.lock().unwrap().insert(key.to_owned(), entry);
-            Ok(())
+            Ok(true)
         })
     }
 
-    fn delete<'a>(&'a self, keys: &'a [String]) -> SharedFuture<'a, ()> {
+    fn write<'a>(
+        &'a self,
+        key: &'a str,
+        entry: Option<Entry>,
+        _: Option<Duration>,
+    ) -> SharedFuture<'a, ()> {
         Box::pin(async move {
             self.command()?;
+            let mut versions = self.0.versions.lock().unwrap();
+            *versions.entry(key.to_owned()).or_default() += 1;
             let mut entries = self.0.entries.lock().unwrap();
-            for key in keys {
-                entries.remove(key);
-            }
+            match entry {
+                Some(entry) => entries.insert(key.to_owned(), entry),
+                None => entries.remove(key),
+            };
             Ok(())
         })
     }
@@ -100,16 +119,21 @@ impl SharedCache for Shared {
         })
     }
 
-    fn lease<'a>(&'a self, key: &'a str) -> SharedFuture<'a, bool> {
+    fn lease<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Lease> {
         Box::pin(async move {
             self.command()?;
-            Ok(self
+            let held = self
                 .0
                 .leases
                 .lock()
                 .unwrap()
                 .insert(key.to_owned(), ())
-                .is_none())
+                .is_none();
+            let version = self.0.versions.lock().unwrap().get(key).copied();
+            Ok(Lease {
+                held,
+                version: version.unwrap_or(0),
+            })
         })
     }
 
@@ -276,4 +300,45 @@ async fn f4_a_value_read_from_the_shared_cache_keeps_its_age() {
     let stats = client.stats();
     assert_eq!((stats.hits, stats.misses, stats.shared_hits), (0, 2, 2));
     assert_eq!(server.total(), 0);
+}
+
+#[tokio::test]
+async fn f2_an_answer_from_before_another_client_s_write_is_not_shared_over_it() {
+    let server = Server::start().await;
+    let gate = Gate::new();
+    server.on(
+        "GET",
+        "/users/1",
+        Reply::json(200, json!({"id": 1, "name": "Ada"})).after(&gate),
+    );
+    server.on(
+        "PUT",
+        "/users/1",
+        Reply::json(200, json!({"id": 1, "name": "Grace"})),
+    );
+    let shared = Shared::default();
+    let (reader, writer, late) = (
+        client(&server, &shared),
+        client(&server, &shared),
+        client(&server, &shared),
+    );
+    // The reader's request reaches the origin before the write, and its
+    // answer (the old value) comes back after it.
+    let read = tokio::spawn(async move { User::fetch(&reader, (), 1).await });
+    tokio::time::timeout(Duration::from_secs(10), server.wait_for(1))
+        .await
+        .unwrap();
+    User::new(1, "Grace").save(&writer).await.unwrap();
+    gate.open();
+    let old = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.name, "Ada");
+    // The write's value stays shared: a client that reads later gets it.
+    let user = User::fetch(&late, (), 1).await.unwrap();
+    assert_eq!(user.name, "Grace");
+    assert_eq!(late.stats().shared_hits, 1);
+    assert_eq!(server.count("GET", "/users/1"), 1);
 }

@@ -219,7 +219,7 @@ where
                 .await
                 .map(|(loaded, _)| loaded);
         };
-        let mut leased = false;
+        let (mut version, mut leased) = (None, false);
         if !fleet.reload {
             match fleet.shared.before_origin(client.cache(), &fleet.key).await {
                 Source::Shared(entry) => match shared_hit(entry, revalidate.as_ref(), fill) {
@@ -230,7 +230,10 @@ where
                     }
                     None => fleet.shared.undecodable(),
                 },
-                Source::Origin { leased: held } => leased = held,
+                Source::Origin {
+                    version: read,
+                    leased: held,
+                } => (version, leased) = (read, held),
             }
         }
         let answered = origin::<T>(&client, &call, revalidate, fill, &span, started).await;
@@ -240,7 +243,7 @@ where
         };
         fleet
             .shared
-            .after_origin(&fleet.key, entry, fleet.ttl, leased)
+            .after_origin(&fleet.key, entry, fleet.ttl, version, leased)
             .await;
         answered.map(|(loaded, _)| loaded)
     };
