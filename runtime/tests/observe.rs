@@ -18,6 +18,7 @@ use common::{User, user_json};
 use futures_util::future::join_all;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -183,6 +184,71 @@ impl Subscriber for Recorder {
     fn exit(&self, _: &Id) {}
 }
 
+thread_local! {
+    /// The recorder of the test running on this thread, if it records.
+    static RECORDING: std::cell::RefCell<Option<Recorder>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The one global subscriber, installed once: it hands every span and event
+/// to the recorder of the thread it happens on. (With a thread-local default
+/// per test, a test thread that records nothing could register a callsite
+/// while another test set its default, and leave that callsite's interest
+/// cached as "never": the recording test then saw no span at all.)
+struct Router;
+
+fn recording<T>(f: impl FnOnce(&Recorder) -> T) -> Option<T> {
+    RECORDING.with(|current| current.borrow().as_ref().map(f))
+}
+
+impl Subscriber for Router {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        // Decided per call, by the thread: never cached.
+        Interest::sometimes()
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        recording(|recorder| recorder.enabled(metadata)).unwrap_or(false)
+    }
+
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        recording(|recorder| recorder.new_span(span)).unwrap_or_else(|| Id::from_u64(u64::MAX))
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        recording(|recorder| recorder.record(span, values));
+    }
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        recording(|recorder| recorder.event(event));
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+/// Records what this thread's calls trace, until the guard is dropped.
+fn record(recorder: &Recorder) -> Recording {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(Router).expect("the only global subscriber");
+    });
+    RECORDING.with(|current| *current.borrow_mut() = Some(recorder.clone()));
+    Recording
+}
+
+/// Stops this thread's recording when dropped.
+struct Recording;
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        RECORDING.with(|current| current.borrow_mut().take());
+    }
+}
+
 impl Recorder {
     fn spans(&self) -> Vec<Seen> {
         let spans = self.spans.lock().unwrap();
@@ -208,7 +274,7 @@ fn field<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn p4_every_operation_is_a_span_with_its_outcome_status_and_attempts_and_no_body() {
     let recorder = Recorder::default();
-    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let _guard = record(&recorder);
 
     let server = Server::start().await;
     let secret_name = "Ada-private-body-text";
@@ -337,7 +403,7 @@ async fn p4_every_operation_is_a_span_with_its_outcome_status_and_attempts_and_n
 #[tokio::test]
 async fn p4_a_join_has_an_outcome_of_its_own() {
     let recorder = Recorder::default();
-    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let _guard = record(&recorder);
     let server = Server::start().await;
     let gate = Gate::new();
     server.on(
