@@ -342,3 +342,46 @@ async fn f2_an_answer_from_before_another_client_s_write_is_not_shared_over_it()
     assert_eq!(late.stats().shared_hits, 1);
     assert_eq!(server.count("GET", "/users/1"), 1);
 }
+
+#[tokio::test]
+async fn f2_a_save_elsewhere_drops_this_client_s_collections_too() {
+    let server = origin().await;
+    server.on(
+        "GET",
+        "/users",
+        Reply::json(200, json!([{"id": 1, "name": "Ada"}])),
+    );
+    let shared = Shared::default();
+    let writer = client(&server, &shared);
+    let reader = client(&server, &shared);
+    assert_eq!(User::fetch_all(&reader, ()).await.unwrap().len(), 1);
+    let list_key = format!("{}:/users", std::any::type_name::<User>());
+    assert!(shared.0.entries.lock().unwrap().contains_key(&list_key));
+
+    User::new(1, "Grace").save(&writer).await.unwrap();
+    // The shared list is gone with the local one: the next list is the
+    // origin's.
+    assert!(!shared.0.entries.lock().unwrap().contains_key(&list_key));
+    User::fetch_all(&reader, ()).await.unwrap();
+    assert_eq!(server.count("GET", "/users"), 2);
+}
+
+#[tokio::test]
+async fn f4_a_subscription_that_comes_back_after_a_gap_forgets_what_was_cached() {
+    let server = origin().await;
+    let shared = Shared::default();
+    let client = client(&server, &shared);
+    User::fetch(&client, (), 1).await.unwrap();
+    User::fetch(&client, (), 1).await.unwrap();
+    assert_eq!(client.stats().hits, 1);
+    // Invalidations may have been missed while the subscription was down.
+    shared
+        .0
+        .handlers
+        .lock()
+        .unwrap()
+        .retain(|handler| (handler.0)(Notice::Gap));
+    User::fetch(&client, (), 1).await.unwrap();
+    let stats = client.stats();
+    assert_eq!((stats.hits, stats.misses, stats.shared_hits), (1, 2, 1));
+}
