@@ -64,6 +64,10 @@ pub use backrest_runtime::{
     NoId, Paging, PathParam, Retry, SaveAllError, StatusCode, all_or_fail, push_param,
 };
 
+/// A cache shared by the processes of a fleet: the [`SharedCache`](shared::SharedCache)
+/// trait that `backrest-redis` implements (README, "Running a fleet").
+pub use backrest_runtime::shared;
+
 /// The reqwest crate backrest is built on, to configure a `reqwest::Client`
 /// for [`ClientBuilder::http_client`] with the same version.
 pub use backrest_runtime::reqwest;

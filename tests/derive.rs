@@ -383,3 +383,32 @@ struct Shallow {
     org: String,
     board: u32,
 }
+
+mod billing {
+    use backrest::Model;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Clone, Serialize, Deserialize, Model)]
+    #[model(path = "/invoices")]
+    pub(crate) struct Invoice {
+        #[model(id)]
+        pub(crate) id: Option<u64>,
+    }
+
+    #[derive(Clone, Serialize, Deserialize, Model)]
+    #[model(path = "/credits", name = "billing.Credit")]
+    pub(crate) struct r#Credit {
+        #[model(id)]
+        pub(crate) id: Option<u64>,
+    }
+}
+
+#[test]
+fn name_is_the_attribute_or_else_the_type_path() {
+    // The stable name of a shared cache's keys (F1).
+    assert_eq!(
+        <billing::Invoice as Model>::NAME,
+        "derive::billing::Invoice"
+    );
+    assert_eq!(<billing::Credit as Model>::NAME, "billing.Credit");
+}

@@ -13,9 +13,9 @@ use crate::ctxt::Ctxt;
 use crate::duration;
 use crate::message;
 use crate::symbol::{
-    CRATE, ENVELOPE, ETAG, FIELD_KEYS, ID, MAX_AGE, MEMBER, MODEL, PATH, RELOAD, SERDE, SERDE_SKIP,
-    SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, SINGLETON, STALE_WHILE_REVALIDATE,
-    STRUCT_KEYS,
+    CRATE, ENVELOPE, ETAG, FIELD_KEYS, ID, MAX_AGE, MEMBER, MODEL, NAME, PATH, RELOAD, SERDE,
+    SERDE_SKIP, SERDE_SKIP_DESERIALIZING, SERDE_SKIP_SERIALIZING, SINGLETON,
+    STALE_WHILE_REVALIDATE, STRUCT_KEYS,
 };
 
 /// `#[model(...)]` on the struct.
@@ -40,6 +40,8 @@ pub(crate) struct Container {
     /// id is not an error of its own.
     pub(crate) singleton_mentioned: bool,
     // ---- end E4, E5, E6 ----
+    /// `name = "..."`, a non-empty stable name for shared caches (F1).
+    pub(crate) name: Option<LitStr>,
     /// `crate = "..."`, parsed.
     pub(crate) krate: Option<Path>,
     /// Whether something meant as `path` was written, even if rejected (a
@@ -70,6 +72,7 @@ impl Container {
         let mut member = Attr::new(cx, MEMBER);
         let mut singleton = Attr::new(cx, SINGLETON);
         let mut envelope = Attr::new(cx, ENVELOPE);
+        let mut name = Attr::new(cx, NAME);
         let mut path_mentioned = false;
         let mut singleton_mentioned = false;
 
@@ -111,6 +114,19 @@ impl Container {
                             );
                         } else {
                             envelope.set(&meta.path, value);
+                        }
+                    }
+                } else if meta.path.is_ident(NAME) {
+                    if let Some(value) = string_value(cx, &meta, "\"billing.Invoice\"")? {
+                        if value.value().trim().is_empty() {
+                            cx.error_spanned_by(
+                                &value,
+                                "`name` must not be empty: it names the model in a shared \
+                                 cache's keys, such as `name = \"billing.Invoice\"`; without \
+                                 `name`, the type's path is used",
+                            );
+                        } else {
+                            name.set(&meta.path, value);
                         }
                     }
                 } else if meta.path.is_ident(CRATE) {
@@ -155,6 +171,7 @@ impl Container {
             singleton: singleton.get(),
             envelope: envelope.get(),
             singleton_mentioned,
+            name: name.get(),
             krate: krate.get(),
             path_mentioned,
         }

@@ -18,6 +18,8 @@ pub(crate) struct Model<'a> {
     /// The path to the backrest crate: `::backrest` unless renamed.
     pub(crate) krate: Path,
     pub(crate) reload: bool,
+    /// `name = "..."`, if given: the model's stable name (F1).
+    pub(crate) name: Option<LitStr>,
     /// `max_age` and `stale_while_revalidate`, in milliseconds.
     pub(crate) max_age: Option<u64>,
     pub(crate) stale_while_revalidate: Option<u64>,
@@ -81,6 +83,7 @@ pub(crate) fn check<'a>(cx: &Ctxt, input: &'a Input<'a>) -> Option<Model<'a>> {
         vis: input.vis,
         krate: input.attrs.krate(),
         reload: input.attrs.reload.is_some(),
+        name: input.attrs.name.clone(),
         max_age,
         stale_while_revalidate,
         template,

@@ -170,6 +170,13 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
         })
     };
     let max_age = duration(quote!(MAX_AGE), model.max_age);
+    let name = match &model.name {
+        Some(name) => quote!(#name),
+        None => {
+            let ident = ident.unraw().to_string();
+            quote!(#private::concat!(#private::module_path!(), "::", #ident))
+        }
+    };
     let stale = duration(quote!(STALE_WHILE_REVALIDATE), model.stale_while_revalidate);
 
     let etag = model.etag.map(|field| {
@@ -205,6 +212,7 @@ fn model_impl(model: &Model<'_>, rt: &Runtime) -> TokenStream {
             type Params = (#(#param_tys,)*);
             const PATH: &'static #private::str = #path;
             const ID_FIELD: &'static #private::str = #id_field;
+            const NAME: &'static #private::str = #name;
             #reload
             #max_age
             #stale

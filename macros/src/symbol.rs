@@ -26,6 +26,10 @@ pub(crate) const SINGLETON: &str = "singleton";
 /// travel in (E6).
 pub(crate) const ENVELOPE: &str = "envelope";
 
+/// Struct: `name = "billing.Invoice"`, the model's stable name in a shared
+/// cache's keys (F1).
+pub(crate) const NAME: &str = "name";
+
 /// Struct: `crate = "path"`, where backrest is when it is renamed.
 pub(crate) const CRATE: &str = "crate";
 
@@ -53,6 +57,7 @@ pub(crate) const STRUCT_KEYS: &[&str] = &[
     RELOAD,
     MAX_AGE,
     STALE_WHILE_REVALIDATE,
+    NAME,
     CRATE,
 ];
 

@@ -232,7 +232,7 @@ fn bad_keys_are_all_reported_and_the_rest_still_read() {
         }
     });
     let expected = [
-        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `member`, `singleton`, `envelope`, `reload`, `max_age`, `stale_while_revalidate` or `crate`; did you mean `path`?",
+        "unknown key `pth` in `#[model(...)]` on the struct: expected `path`, `member`, `singleton`, `envelope`, `reload`, `max_age`, `stale_while_revalidate`, `name` or `crate`; did you mean `path`?",
         "`reload` takes no value: write `#[model(reload)]`",
         "duplicate `path` in `#[model(...)]`: remove this one",
         "`#[model(id)]` belongs on the field holding the id, not on the struct",

@@ -8,6 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 use crate::cache::{Cache, CacheStats, Key, Kind, Loaded};
 use crate::http::{Http, Settings};
+use crate::shared::{Shared, SharedCache};
 use crate::{Error, Model, Retry};
 
 /// How many saves [`save_all`](crate::Model::save_all) runs at a time unless
@@ -50,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) idempotency_keys: bool,
     /// The `Content-Type` of a PATCH (E3).
     pub(crate) patch_content_type: HeaderValue,
+    /// The fleet's shared cache, if one was given (F1–F4).
+    pub(crate) shared: Option<Arc<Shared>>,
 }
 
 impl Client {
@@ -80,6 +83,7 @@ impl Client {
             http_client: None,
             save_all_concurrency: DEFAULT_SAVE_ALL_CONCURRENCY,
             max_cache_bytes: DEFAULT_MAX_CACHE_BYTES,
+            shared: None,
             error: None,
         }
     }
@@ -98,11 +102,21 @@ impl Client {
         &self.inner.cache
     }
 
+    pub(crate) fn shared(&self) -> Option<&Arc<Shared>> {
+        self.inner.shared.as_ref()
+    }
+
     /// What the cache has done and holds now: hits, joins, misses, requests
     /// sent, revalidations answered `304`, failed loads, evictions, and the
-    /// entries and bytes held. Shared by every clone of this client.
+    /// entries and bytes held, and with a
+    /// [shared cache](ClientBuilder::shared_cache) its hits and failed
+    /// commands. Shared by every clone of this client.
     pub fn stats(&self) -> CacheStats {
-        self.inner.cache.stats()
+        let mut stats = self.inner.cache.stats();
+        if let Some(shared) = &self.inner.shared {
+            (stats.shared_hits, stats.shared_errors) = shared.counts();
+        }
+        stats
     }
 
     /// Empties the cache: every value of every model is dropped, and no
@@ -134,6 +148,7 @@ impl Client {
             value: Arc::clone(&value) as _,
             validators: None,
             bytes,
+            age: Duration::ZERO,
         };
         self.inner.cache.primed(key, loaded);
         Some(value)
@@ -175,6 +190,7 @@ pub struct ClientBuilder {
     http_client: Option<reqwest::Client>,
     save_all_concurrency: usize,
     max_cache_bytes: usize,
+    shared: Option<Arc<dyn SharedCache>>,
     error: Option<Error>,
 }
 
@@ -318,6 +334,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Shares a second-level cache with the other processes of a fleet,
+    /// such as `backrest_redis::RedisCache` (README, "Running a fleet"): a
+    /// miss of this client's own cache reads it before the origin, one
+    /// process of the fleet asks the origin for a key at a time, and a
+    /// successful write here invalidates the other processes' caches. A
+    /// shared cache that is down or slow never fails a call: it goes to the
+    /// origin, and [`CacheStats::shared_errors`] counts the failures.
+    pub fn shared_cache(mut self, cache: impl SharedCache) -> Self {
+        self.shared = Some(Arc::new(cache));
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -352,6 +380,7 @@ impl ClientBuilder {
                 save_all_concurrency: self.save_all_concurrency,
                 idempotency_keys: self.idempotency_keys,
                 patch_content_type: self.patch_content_type,
+                shared: self.shared.map(|store| Arc::new(Shared::new(store))),
             }),
         })
     }
@@ -385,6 +414,7 @@ impl fmt::Debug for ClientBuilder {
             .field("patch_content_type", &self.patch_content_type)
             .field("save_all_concurrency", &self.save_all_concurrency)
             .field("max_cache_bytes", &self.max_cache_bytes)
+            .field("shared_cache", &self.shared)
             .finish_non_exhaustive()
     }
 }

@@ -13,6 +13,7 @@ mod http;
 mod model;
 mod ops;
 mod path;
+pub mod shared;
 mod trace;
 
 pub use batch::{BatchError, all_or_fail};
@@ -27,6 +28,7 @@ pub use model::{Model, NoId};
 pub use ops::{Fetch, Paging, SaveAllError};
 pub use path::{PathParam, push_param};
 pub use reqwest::{Method, StatusCode};
+pub use shared::SharedCache;
 
 /// The reqwest crate backrest is built on, to configure a `reqwest::Client`
 /// for [`ClientBuilder::http_client`] with the same version.
@@ -54,4 +56,5 @@ pub mod __private {
     pub use std::sync::Arc;
     pub use std::time::Duration;
     pub use std::vec::Vec;
+    pub use std::{concat, module_path};
 }

@@ -50,6 +50,13 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// struct's `#[serde(rename_all = "...")]` applied.
     const ID_FIELD: &'static str;
 
+    /// The model's stable name in a shared cache's keys and invalidations
+    /// (F1, F2): `#[model(name = "billing.Invoice")]`, else the type's path
+    /// (`my_crate::billing::Invoice`), which the derive fills in. Keep it
+    /// when a type moves, so that the fleet's processes, old and new, agree.
+    /// Empty (a hand-written impl): `std::any::type_name`.
+    const NAME: &'static str = "";
+
     /// Whether every fetch of this type is a reload (`#[model(reload)]`):
     /// such fetches never read the cache and never join another request.
     const RELOAD: bool = false;

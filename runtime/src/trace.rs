@@ -26,6 +26,8 @@ pub(crate) mod outcome {
     pub(crate) const MISS: &str = "miss";
     pub(crate) const RELOAD: &str = "reload";
     pub(crate) const NOT_MODIFIED: &str = "not_modified";
+    /// Loaded from the fleet's shared cache (F1).
+    pub(crate) const SHARED: &str = "shared";
     pub(crate) const CREATED: &str = "created";
     pub(crate) const UPDATED: &str = "updated";
     pub(crate) const DESTROYED: &str = "destroyed";

@@ -142,6 +142,10 @@ pub(crate) struct Loaded {
     /// The length of the body it was decoded from (or encoded to): what it
     /// weighs in the cache, with its key (P2).
     pub(crate) bytes: usize,
+    /// How old the answer already was when it arrived here: zero from the
+    /// origin; a shared cache's entry's age (F1, F4), so that its max age
+    /// runs from the origin's answer, not from the read.
+    pub(crate) age: Duration,
 }
 
 /// The valid value of a key and its validators, captured when a load of the
@@ -161,6 +165,7 @@ impl Revalidate {
             value: self.value,
             validators: Some(self.validators),
             bytes: self.bytes,
+            age: Duration::ZERO,
         }
     }
 }

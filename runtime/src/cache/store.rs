@@ -122,11 +122,12 @@ impl Stored {
     }
 
     fn new(key: &Key, number: u64, loaded: Loaded) -> Self {
+        let now = Instant::now();
         Stored {
             number,
             value: loaded.value,
             validators: loaded.validators,
-            arrived: Instant::now(),
+            arrived: now.checked_sub(loaded.age).unwrap_or(now),
             weight: weigh(key, loaded.bytes),
             bytes: loaded.bytes,
         }

@@ -14,6 +14,7 @@ fn loaded(n: u32) -> Loaded {
         value: Arc::new(n),
         validators: None,
         bytes: 4,
+        age: Duration::ZERO,
     }
 }
 
@@ -418,6 +419,7 @@ async fn an_invalidated_collection_does_not_keep_its_value() {
         value: big,
         validators: None,
         bytes: 1 << 20,
+        age: Duration::ZERO,
     };
     let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, move |_, _, _| {
         Box::pin(ready(Ok(big)))
@@ -438,6 +440,7 @@ fn tagged(n: u32, etag: &str) -> Loaded {
             last_modified: None,
         })),
         bytes: 4,
+        age: Duration::ZERO,
     }
 }
 

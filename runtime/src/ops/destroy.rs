@@ -10,6 +10,7 @@ use super::conditions;
 use crate::cache::{Key, Kind};
 use crate::error::Delivery;
 use crate::http::Call;
+use crate::shared;
 use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
@@ -45,6 +46,7 @@ async fn send<M: Model>(
         Ok(answer) => {
             trace::answered(span, answer.status, answer.attempts);
             client.cache().destroyed(&key);
+            shared::destroyed(client, value).await;
             Ok(())
         }
         // Refused: nothing was deleted, but the value it was based on is

@@ -94,7 +94,7 @@ async fn send<M: Model>(
             }
         }
     };
-    Ok(save::record(client, saved, validators, bytes))
+    Ok(save::recorded(client, saved, validators, bytes).await)
 }
 
 /// The RFC 7396 merge patch that turns `original` into `value`, `None` when

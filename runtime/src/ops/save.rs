@@ -14,6 +14,7 @@ use super::{conditions, envelope};
 use crate::cache::{Key, Kind, Loaded, Validators};
 use crate::error::Delivery;
 use crate::http::{Call, IDEMPOTENCY_KEY};
+use crate::shared;
 use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
@@ -21,7 +22,7 @@ pub(crate) async fn save<M: Model>(client: &Client, value: &M) -> Result<M, Erro
     let key = new_key(client, value);
     let sent = send(client, value, key, Verb::pick(value)).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
-    Ok(record(client, saved, sent.validators, sent.bytes))
+    Ok(recorded(client, saved, sent.validators, sent.bytes).await)
 }
 
 /// `create` (E5): always a POST to the collection, with an idempotency key
@@ -30,7 +31,7 @@ pub(crate) async fn create<M: Model>(client: &Client, value: &M) -> Result<M, Er
     let key = client.inner.idempotency_keys.then(Uuid::new_v4);
     let sent = send(client, value, key, Verb::Create).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
-    Ok(record(client, saved, sent.validators, sent.bytes))
+    Ok(recorded(client, saved, sent.validators, sent.bytes).await)
 }
 
 /// `update` (E5): always a PUT to the member path; a value without an id
@@ -45,7 +46,7 @@ pub(crate) async fn update<M: Model>(client: &Client, value: &M) -> Result<M, Er
     }
     let sent = send(client, value, None, Verb::Update).await?;
     let saved = sent.value.unwrap_or_else(|| value.clone());
-    Ok(record(client, saved, sent.validators, sent.bytes))
+    Ok(recorded(client, saved, sent.validators, sent.bytes).await)
 }
 
 /// Which write a save sends.
@@ -80,7 +81,21 @@ pub(super) async fn save_owned<M: Model>(
         Err(error) => return Err((value, error)),
     };
     let saved = sent.value.unwrap_or(value);
-    Ok(record(client, saved, sent.validators, sent.bytes))
+    Ok(recorded(client, saved, sent.validators, sent.bytes).await)
+}
+
+/// [`record`], then the fleet's side of the save (F2): what save, create,
+/// update and patch end with.
+pub(super) async fn recorded<M: Model>(
+    client: &Client,
+    saved: M,
+    validators: Option<Arc<Validators>>,
+    bytes: usize,
+) -> M {
+    let shared = client.shared().and(validators.clone());
+    let saved = record(client, saved, validators, bytes);
+    shared::saved(client, &saved, shared.as_deref()).await;
+    saved
 }
 
 /// A fresh idempotency key for saving `value`, if it is a create and the
@@ -282,6 +297,7 @@ pub(super) fn record<M: Model>(
             value: Arc::new(saved.clone()),
             validators,
             bytes,
+            age: std::time::Duration::ZERO,
         };
         (Key::new(TypeId::of::<M>(), Kind::Member, path), loaded)
     });
