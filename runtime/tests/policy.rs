@@ -14,11 +14,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backrest_runtime::{Client, Fetch, Model, Retry};
+use backrest_runtime::{Client, Error, Fetch, Model, Retry};
 use backrest_testkit::{Gate, Reply, Server};
-use common::{Admin, User, user_json};
+use common::{Admin, News, Quote, User, user_json};
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 
 /// Bounds every wait that a broken cache could turn into a hang.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -36,63 +35,29 @@ async fn age(by: Duration) {
     tokio::time::resume();
 }
 
+/// A fetch of the member `id` of `M` on a task of its own.
+fn spawn_fetch<M: Model<Params = (), Id = u64>>(
+    client: &Client,
+    id: u64,
+) -> tokio::task::JoinHandle<Result<Arc<M>, Error>> {
+    let client = client.clone();
+    tokio::spawn(async move { M::fetch(&client, (), id).await })
+}
+
+/// A client whose cache holds at most `bytes`.
+fn with_room(server: &Server, bytes: usize) -> Client {
+    Client::builder(&server.url())
+        .retry(Retry::none())
+        .max_cache_bytes(bytes)
+        .build()
+        .expect("valid base")
+}
+
 fn client(server: &Server) -> Client {
     Client::builder(&server.url())
         .retry(Retry::none())
         .build()
         .expect("valid base")
-}
-
-/// `/news/{id}`: fresh for 30 s, then served stale for 60 s more while it
-/// is refreshed (`#[model(max_age = "30s", stale_while_revalidate = "60s")]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct News {
-    id: Option<u64>,
-    name: String,
-}
-
-impl Model for News {
-    type Id = u64;
-    type Params = ();
-    const PATH: &'static str = "/news";
-    const ID_FIELD: &'static str = "id";
-    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
-    const STALE_WHILE_REVALIDATE: Option<Duration> = Some(Duration::from_secs(60));
-
-    fn collection_path((): &()) -> String {
-        "/news".to_owned()
-    }
-
-    fn params(&self) {}
-
-    fn id(&self) -> Option<&u64> {
-        self.id.as_ref()
-    }
-}
-
-/// `/quotes/{id}`: fresh for 30 s, then a miss (`max_age = "30s"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Quote {
-    id: Option<u64>,
-    name: String,
-}
-
-impl Model for Quote {
-    type Id = u64;
-    type Params = ();
-    const PATH: &'static str = "/quotes";
-    const ID_FIELD: &'static str = "id";
-    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
-
-    fn collection_path((): &()) -> String {
-        "/quotes".to_owned()
-    }
-
-    fn params(&self) {}
-
-    fn id(&self) -> Option<&u64> {
-        self.id.as_ref()
-    }
 }
 
 // P1 Freshness -----------------------------------------------------------------
@@ -231,10 +196,7 @@ async fn p1_past_stale_while_revalidate_a_value_is_a_miss_that_waits() {
     bounded(News::fetch(&client, (), 7)).await.unwrap();
     age(Duration::from_secs(91)).await;
 
-    let waiting = tokio::spawn({
-        let client = client.clone();
-        async move { News::fetch(&client, (), 7).await }
-    });
+    let waiting = spawn_fetch::<News>(&client, 7);
     bounded(server.wait_for(2)).await;
     assert!(!waiting.is_finished(), "waits for the server's answer");
     gate.open();
@@ -257,11 +219,7 @@ async fn p2_the_cache_never_holds_more_than_max_cache_bytes() {
     let server = Server::start().await;
     padded_users(&server, 1000);
     let max = 32 * 1024;
-    let client = Client::builder(&server.url())
-        .retry(Retry::none())
-        .max_cache_bytes(max)
-        .build()
-        .unwrap();
+    let client = with_room(&server, max);
 
     for id in 0..200 {
         bounded(User::fetch(&client, (), id)).await.unwrap();
@@ -296,11 +254,7 @@ async fn p2_eviction_resists_a_scan_a_key_used_every_other_fetch_stays() {
     let server = Server::start().await;
     padded_users(&server, 400);
     // Room for a few dozen entries of about 500 bytes.
-    let client = Client::builder(&server.url())
-        .retry(Retry::none())
-        .max_cache_bytes(24 * 1024)
-        .build()
-        .unwrap();
+    let client = with_room(&server, 24 * 1024);
 
     for cold in 1000..1500 {
         bounded(User::fetch(&client, (), 7)).await.unwrap();
@@ -337,16 +291,9 @@ async fn p2_after_eviction_churn_a_response_from_before_a_write_is_never_cached(
     );
     server.on("PUT", "/users/7", Reply::json(200, user_json(7, "saved")));
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "server")));
-    let client = Client::builder(&server.url())
-        .retry(Retry::none())
-        .max_cache_bytes(16 * 1024)
-        .build()
-        .unwrap();
+    let client = with_room(&server, 16 * 1024);
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch::<User>(&client, 7);
     bounded(server.wait_for(1)).await;
     bounded(User::new(7, "saved").save(&client)).await.unwrap();
     churn(&client).await;
@@ -370,16 +317,9 @@ async fn p2_after_eviction_churn_a_response_from_before_an_invalidation_is_never
         Reply::json(200, user_json(7, "before")).after(&gate),
     );
     server.on("GET", "/users/7", Reply::json(200, user_json(7, "after")));
-    let client = Client::builder(&server.url())
-        .retry(Retry::none())
-        .max_cache_bytes(16 * 1024)
-        .build()
-        .unwrap();
+    let client = with_room(&server, 16 * 1024);
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { User::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch::<User>(&client, 7);
     bounded(server.wait_for(1)).await;
     User::invalidate(&client, (), 7);
     churn(&client).await;
@@ -400,11 +340,7 @@ async fn p2_with_no_room_nothing_is_cached_but_requests_are_still_shared() {
         "/users/7",
         Reply::json(200, user_json(7, "Ada")).after(&gate),
     );
-    let client = Client::builder(&server.url())
-        .retry(Retry::none())
-        .max_cache_bytes(0)
-        .build()
-        .unwrap();
+    let client = with_room(&server, 0);
 
     let together = tokio::spawn({
         let client = client.clone();
@@ -534,10 +470,7 @@ async fn p3_a_fetch_after_an_invalidation_never_joins_a_request_from_before_it()
         let (gate, old) = with_a_request_in_flight(&server, &client).await;
 
         forget(&client);
-        let fresh = tokio::spawn({
-            let client = client.clone();
-            async move { User::fetch(&client, (), 7).await }
-        });
+        let fresh = spawn_fetch::<User>(&client, 7);
         bounded(server.wait_for(2)).await;
         assert_eq!(
             server.count("GET", "/users/7"),
@@ -632,10 +565,7 @@ async fn p1_a_fetch_past_the_max_age_of_a_saved_value_never_joins_a_request_from
         .build()
         .unwrap();
 
-    let old = tokio::spawn({
-        let client = client.clone();
-        async move { Quote::fetch(&client, (), 7).await }
-    });
+    let old = spawn_fetch::<Quote>(&client, 7);
     bounded(server.wait_for(1)).await;
     let saved = Quote {
         id: Some(7),
@@ -644,10 +574,7 @@ async fn p1_a_fetch_past_the_max_age_of_a_saved_value_never_joins_a_request_from
     bounded(saved.save(&client)).await.unwrap();
     age(Duration::from_secs(31)).await; // the saved value is past its max age
 
-    let fresh = tokio::spawn({
-        let client = client.clone();
-        async move { Quote::fetch(&client, (), 7).await }
-    });
+    let fresh = spawn_fetch::<Quote>(&client, 7);
     let sent = tokio::time::timeout(Duration::from_secs(2), server.wait_for(3)).await;
     let gets = server.count("GET", "/quotes/7");
     gate.open();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use backrest_runtime::{Client, Fetch, Model, Retry};
 use backrest_testkit::{Gate, Reply, Server};
-use common::{User, user_json};
+use common::{News, User, user_json};
 use futures_util::future::join_all;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -149,32 +149,6 @@ fn p4_spans() {
     let _guard = tracing::subscriber::set_default(recorder.clone());
     runtime
         .block_on(a_stale_hit_keeps_its_outcome_and_its_refresh_has_a_span_of_its_own(&recorder));
-}
-
-/// `/news/{id}`: fresh for 30 s, then stale for 60 s.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct News {
-    id: Option<u64>,
-    name: String,
-}
-
-impl Model for News {
-    type Id = u64;
-    type Params = ();
-    const PATH: &'static str = "/news";
-    const ID_FIELD: &'static str = "id";
-    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
-    const STALE_WHILE_REVALIDATE: Option<Duration> = Some(Duration::from_secs(60));
-
-    fn collection_path((): &()) -> String {
-        "/news".to_owned()
-    }
-
-    fn params(&self) {}
-
-    fn id(&self) -> Option<&u64> {
-        self.id.as_ref()
-    }
 }
 
 /// The refresh a stale hit starts records on a `backrest.refresh` span, so

@@ -93,12 +93,14 @@
 
 mod flight;
 mod key;
+mod policy;
 mod stats;
 mod store;
 #[cfg(test)]
 mod tests;
+mod writes;
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
@@ -107,14 +109,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::time::Instant;
 
 pub(crate) use self::flight::Waiter;
 use self::flight::{FIRST_SLOT, Flight, Outcome};
 pub(crate) use self::key::{Key, KeyRef, Kind};
+use self::policy::Freshness;
+pub(crate) use self::policy::Policy;
 pub use self::stats::CacheStats;
 pub(crate) use self::stats::Stats;
-use self::store::{Garbage, State, Stored, Values};
+use self::store::{State, Stored, Values};
 use crate::Error;
 
 /// A cached value, type-erased; the key's type id says what it is.
@@ -195,66 +198,6 @@ impl std::fmt::Debug for Cache {
             .field("max_bytes", &self.values.capacity())
             .finish_non_exhaustive()
     }
-}
-
-/// How a get may use what is cached: a reload never does; otherwise a value
-/// is fresh up to `max_age` (forever without one), then stale for
-/// `stale_while_revalidate`, then expired (P1).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Policy {
-    pub(crate) reload: bool,
-    pub(crate) max_age: Option<Duration>,
-    pub(crate) stale_while_revalidate: Option<Duration>,
-}
-
-impl Policy {
-    /// A plain get of a value that never goes stale.
-    #[cfg(test)]
-    pub(crate) const PLAIN: Policy = Policy {
-        reload: false,
-        max_age: None,
-        stale_while_revalidate: None,
-    };
-
-    /// A reload.
-    #[cfg(test)]
-    pub(crate) const RELOAD: Policy = Policy {
-        reload: true,
-        max_age: None,
-        stale_while_revalidate: None,
-    };
-
-    /// How usable a value that arrived then is now. Reads the clock only
-    /// for a value that can go stale.
-    #[inline]
-    fn judge(&self, arrived: Instant) -> Freshness {
-        let Some(max_age) = self.max_age else {
-            return Freshness::Fresh;
-        };
-        let age = Instant::now().saturating_duration_since(arrived);
-        if age <= max_age {
-            Freshness::Fresh
-        } else if self
-            .stale_while_revalidate
-            .is_some_and(|window| age - max_age <= window)
-        {
-            Freshness::Stale
-        } else {
-            Freshness::Expired
-        }
-    }
-}
-
-/// What a cached value is good for (P1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Freshness {
-    /// Served as it is.
-    Fresh,
-    /// Past its max age but within `stale_while_revalidate`: served, and
-    /// refreshed in the background.
-    Stale,
-    /// A miss: a request is joined or started, revalidating it (R7).
-    Expired,
 }
 
 /// The answer of [`Cache::get`].
@@ -415,78 +358,6 @@ impl Cache {
             flight.spawn(self, load);
         }
         Ok(waiter)
-    }
-
-    /// Records a successful write of a member: `member`, if given, becomes
-    /// the newest value of its key, with the validators of the write's
-    /// answer, and every collection of the type is invalidated.
-    pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Loaded)>) {
-        let mut state = lock(&self.state);
-        let stores = member.is_some();
-        let garbage = state.saved(&self.values, type_id, member);
-        if stores {
-            self.stores.fetch_add(1, Ordering::Release);
-        }
-        drop(state);
-        self.collect(garbage);
-    }
-
-    /// Caches a value as the newest of its member key, without a request;
-    /// the type's collections are left alone (P3).
-    pub(crate) fn primed(&self, key: Key, loaded: Loaded) {
-        let mut state = lock(&self.state);
-        let garbage = state.primed(&self.values, key, loaded);
-        self.stores.fetch_add(1, Ordering::Release);
-        drop(state);
-        self.collect(garbage);
-    }
-
-    /// Records a successful delete: the member is evicted (no load that
-    /// started before now will be cached for it, or joined) and every
-    /// collection of the type is invalidated.
-    pub(crate) fn destroyed(&self, key: &Key) {
-        let mut state = lock(&self.state);
-        let garbage = state.destroyed(&self.values, key);
-        drop(state);
-        self.collect(garbage);
-    }
-
-    /// Forgets a member: its value is dropped and its floor rises, so that
-    /// no load that started before now is cached for it, or joined. The
-    /// type's collections are left alone: nothing was written (a write
-    /// refused with 412, R8; an invalidation, P3).
-    pub(crate) fn invalidated(&self, key: &Key) {
-        let mut state = lock(&self.state);
-        let garbage = state.invalidated(&self.values, key);
-        drop(state);
-        self.collect(garbage);
-    }
-
-    /// Forgets every member and collection of a type, as
-    /// [`Cache::invalidated`] forgets one member (P3).
-    pub(crate) fn invalidated_type(&self, type_id: TypeId) {
-        let mut state = lock(&self.state);
-        let garbage = state.invalidated_type(&self.values, type_id);
-        drop(state);
-        self.collect(garbage);
-    }
-
-    /// Forgets everything (P3); the counters stay.
-    pub(crate) fn clear(&self) {
-        let mut state = lock(&self.state);
-        let garbage = state.cleared(&self.values);
-        drop(state);
-        self.collect(garbage);
-    }
-
-    /// Drops what an update took out, unlocked, and counts its evictions.
-    fn collect(&self, garbage: Garbage) {
-        if garbage.evictions > 0 {
-            self.stats
-                .evictions
-                .fetch_add(garbage.evictions, Ordering::Relaxed);
-        }
-        drop(garbage);
     }
 
     /// A load finished: stores its value (and validators) if it is the

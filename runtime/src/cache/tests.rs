@@ -2,6 +2,8 @@ use std::future::{pending, ready};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use std::any::TypeId;
+
 use super::*;
 
 fn key(path: &str) -> Key {

@@ -11,14 +11,15 @@ mod conditions;
 mod destroy;
 mod envelope;
 mod fetch;
+mod options;
 mod pages;
 mod patch;
 mod save;
 mod save_all;
 
 pub(crate) use destroy::destroy;
-pub use fetch::Fetch;
 pub(crate) use fetch::{fetch, fetch_all, fetch_at};
+pub use options::Fetch;
 pub use pages::Paging;
 pub(crate) use pages::{pages, stream_all};
 pub(crate) use patch::{MERGE_PATCH, patch};

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::time::Duration;
+
 use backrest_runtime::{Model, push_param};
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +154,58 @@ impl Model for Fragile {
 
     fn collection_path((): &()) -> String {
         "/fragile".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// `/news/{id}`: fresh for 30 s, then served stale for 60 s more while it
+/// is refreshed (`#[model(max_age = "30s", stale_while_revalidate = "60s")]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct News {
+    pub id: Option<u64>,
+    pub name: String,
+}
+
+impl Model for News {
+    type Id = u64;
+    type Params = ();
+    const PATH: &'static str = "/news";
+    const ID_FIELD: &'static str = "id";
+    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
+    const STALE_WHILE_REVALIDATE: Option<Duration> = Some(Duration::from_secs(60));
+
+    fn collection_path((): &()) -> String {
+        "/news".to_owned()
+    }
+
+    fn params(&self) {}
+
+    fn id(&self) -> Option<&u64> {
+        self.id.as_ref()
+    }
+}
+
+/// `/quotes/{id}`: fresh for 30 s, then a miss (`max_age = "30s"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub id: Option<u64>,
+    pub name: String,
+}
+
+impl Model for Quote {
+    type Id = u64;
+    type Params = ();
+    const PATH: &'static str = "/quotes";
+    const ID_FIELD: &'static str = "id";
+    const MAX_AGE: Option<Duration> = Some(Duration::from_secs(30));
+
+    fn collection_path((): &()) -> String {
+        "/quotes".to_owned()
     }
 
     fn params(&self) {}

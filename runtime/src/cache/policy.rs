@@ -1,0 +1,67 @@
+//! What a get may do with a cached value (ARCHITECTURE.md, P1): a
+//! [`Policy`] (reload, max age, stale window) judges a value's age on
+//! tokio's clock.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How a get may use what is cached: a reload never does; otherwise a value
+/// is fresh up to `max_age` (forever without one), then stale for
+/// `stale_while_revalidate`, then expired (P1).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Policy {
+    pub(crate) reload: bool,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) stale_while_revalidate: Option<Duration>,
+}
+
+impl Policy {
+    /// A plain get of a value that never goes stale.
+    #[cfg(test)]
+    pub(crate) const PLAIN: Policy = Policy {
+        reload: false,
+        max_age: None,
+        stale_while_revalidate: None,
+    };
+
+    /// A reload.
+    #[cfg(test)]
+    pub(crate) const RELOAD: Policy = Policy {
+        reload: true,
+        max_age: None,
+        stale_while_revalidate: None,
+    };
+
+    /// How usable a value that arrived then is now. Reads the clock only
+    /// for a value that can go stale.
+    #[inline]
+    pub(super) fn judge(&self, arrived: Instant) -> Freshness {
+        let Some(max_age) = self.max_age else {
+            return Freshness::Fresh;
+        };
+        let age = Instant::now().saturating_duration_since(arrived);
+        if age <= max_age {
+            Freshness::Fresh
+        } else if self
+            .stale_while_revalidate
+            .is_some_and(|window| age - max_age <= window)
+        {
+            Freshness::Stale
+        } else {
+            Freshness::Expired
+        }
+    }
+}
+
+/// What a cached value is good for (P1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Freshness {
+    /// Served as it is.
+    Fresh,
+    /// Past its max age but within `stale_while_revalidate`: served, and
+    /// refreshed in the background.
+    Stale,
+    /// A miss: a request is joined or started, revalidating it (R7).
+    Expired,
+}

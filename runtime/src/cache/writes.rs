@@ -1,0 +1,83 @@
+//! What the operations tell the cache besides loads: writes (C9, R8),
+//! invalidations and priming (P3), each under the cache lock, what they
+//! take out dropped once unlocked.
+
+use std::any::TypeId;
+use std::sync::atomic::Ordering;
+
+use super::store::Garbage;
+use super::{Cache, Key, Loaded, lock};
+
+impl Cache {
+    /// Records a successful write of a member: `member`, if given, becomes
+    /// the newest value of its key, with the validators of the write's
+    /// answer, and every collection of the type is invalidated.
+    pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Loaded)>) {
+        let mut state = lock(&self.state);
+        let stores = member.is_some();
+        let garbage = state.saved(&self.values, type_id, member);
+        if stores {
+            self.stores.fetch_add(1, Ordering::Release);
+        }
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Caches a value as the newest of its member key, without a request;
+    /// the type's collections are left alone (P3).
+    pub(crate) fn primed(&self, key: Key, loaded: Loaded) {
+        let mut state = lock(&self.state);
+        let garbage = state.primed(&self.values, key, loaded);
+        self.stores.fetch_add(1, Ordering::Release);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Records a successful delete: the member is evicted (no load that
+    /// started before now will be cached for it, or joined) and every
+    /// collection of the type is invalidated.
+    pub(crate) fn destroyed(&self, key: &Key) {
+        let mut state = lock(&self.state);
+        let garbage = state.destroyed(&self.values, key);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Forgets a member: its value is dropped and its floor rises, so that
+    /// no load that started before now is cached for it, or joined. The
+    /// type's collections are left alone: nothing was written (a write
+    /// refused with 412, R8; an invalidation, P3).
+    pub(crate) fn invalidated(&self, key: &Key) {
+        let mut state = lock(&self.state);
+        let garbage = state.invalidated(&self.values, key);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Forgets every member and collection of a type, as
+    /// [`Cache::invalidated`] forgets one member (P3).
+    pub(crate) fn invalidated_type(&self, type_id: TypeId) {
+        let mut state = lock(&self.state);
+        let garbage = state.invalidated_type(&self.values, type_id);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Forgets everything (P3); the counters stay.
+    pub(crate) fn clear(&self) {
+        let mut state = lock(&self.state);
+        let garbage = state.cleared(&self.values);
+        drop(state);
+        self.collect(garbage);
+    }
+
+    /// Drops what an update took out, unlocked, and counts its evictions.
+    pub(super) fn collect(&self, garbage: Garbage) {
+        if garbage.evictions > 0 {
+            self.stats
+                .evictions
+                .fetch_add(garbage.evictions, Ordering::Relaxed);
+        }
+        drop(garbage);
+    }
+}
