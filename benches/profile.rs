@@ -6,6 +6,8 @@
 //! sides, with their default CALLS:
 //!
 //! - `hit` (100,000): `User::fetch` of a cached id;
+//! - `fresh` (100,000): the same hit of a model with a `max_age`, so that
+//!   every hit reads the clock (the policy benchmark's hit);
 //! - `cold` (5,000): `User::fetch` of an id never fetched before (a cold key);
 //! - `reload` (5,000): `User::fetch_with(.., Fetch::reload())` of one id;
 //! - `peer` (5,000): a plain reqwest GET + `serde_json::from_slice` of a new id;
@@ -44,7 +46,21 @@ use backrest::{DEFAULT_SAVE_ALL_CONCURRENCY, Fetch};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 
+use backrest::Model;
+use serde::{Deserialize, Serialize};
+
 use common::{ID, Regime, User, buffer_unordered, clients, plain_get, serve_if_child, users};
+
+/// `User` with a max age: every hit checks its age.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(path = "/users", max_age = "1h")]
+struct Fresh {
+    #[model(id)]
+    id: Option<u64>,
+    name: String,
+    email: String,
+    active: bool,
+}
 
 const CALLERS: usize = 1_000;
 
@@ -67,12 +83,12 @@ fn main() {
         .collect();
     let side = args.first().map_or("cold", String::as_str);
     let (default_calls, requests_per_call) = match side {
-        "hit" => (100_000, 0),
+        "hit" | "fresh" => (100_000, 0),
         "cold" | "reload" | "peer" => (5_000, 1),
         "coalesce" | "shared" => (200, 1),
         "save_all" | "buffer_unordered" => (2, 10_000),
         other => panic!(
-            "unknown side `{other}`: hit, cold, reload, peer, coalesce, shared, save_all or \
+            "unknown side `{other}`: hit, fresh, cold, reload, peer, coalesce, shared, save_all or \
              buffer_unordered"
         ),
     };
@@ -86,6 +102,12 @@ fn main() {
         Regime::out_of_runtime()
     };
     let (client, http) = clients(&regime, &regime.base);
+    client.prime(Fresh {
+        id: Some(ID),
+        name: "A fresh user".to_owned(),
+        email: "fresh@example.com".to_owned(),
+        active: true,
+    });
     let inputs = users(1, 10_000);
     let next_id = AtomicU64::new(1_000_000);
     let fresh = || next_id.fetch_add(1, Ordering::Relaxed);
@@ -95,6 +117,7 @@ fn main() {
             for _ in 0..n {
                 match side {
                     "hit" => drop(black_box(User::fetch(&client, black_box(ID)).await)),
+                    "fresh" => drop(black_box(Fresh::fetch(&client, black_box(ID)).await)),
                     "cold" => drop(black_box(User::fetch(&client, fresh()).await)),
                     "reload" => drop(black_box(
                         User::fetch_with(&client, ID, Fetch::reload()).await,
@@ -145,7 +168,7 @@ fn main() {
         "requests sent"
     );
     println!(
-        "{side} ({}): {:.2} µs per call over {calls} calls",
+        "{side} ({}): {:.3} µs per call over {calls} calls",
         regime.name,
         elapsed.as_secs_f64() * 1e6 / calls as f64
     );

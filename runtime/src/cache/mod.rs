@@ -200,6 +200,15 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+/// What [`Cache::hit`] saw of a key it could not serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// No value.
+    Nothing,
+    /// A value it may not serve (past its max age, or a reload).
+    Value,
+}
+
 /// The answer of [`Cache::get`].
 pub(crate) enum Lookup {
     /// The cached value, fresh.
@@ -243,38 +252,70 @@ impl Cache {
     /// both when the load starts (R7). A load started here runs inline in
     /// its caller's await while that caller is its only one, and moves to a
     /// task of its own when a second caller joins.
+    ///
+    /// The fetches call its two halves, [`Cache::hit`] and
+    /// [`Cache::slow_get`], themselves.
+    #[cfg(test)]
     pub(crate) fn get(
         self: &Arc<Self>,
         key: KeyRef<'_>,
         policy: Policy,
         load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
-        if !policy.reload
-            && let Some(stored) = self.values.get(&key)
-            && policy.judge(stored.arrived) == Freshness::Fresh
-        {
-            self.stats.hit();
-            return Lookup::Hit(stored.value);
+        match self.hit(key, policy) {
+            Ok(value) => Lookup::Hit(value),
+            Err(seen) => self.slow_get(key, policy, seen, load),
         }
-        self.slow_get(key, policy, load)
     }
 
-    /// The rest of [`Cache::get`], kept out of the hit path: under the
-    /// cache lock, the value is looked at again (a load may have stored one
-    /// since), then a load is joined or started.
+    /// The hit path of a plain get: the key's value if it is cached and
+    /// fresh, read without the cache lock, and counted as a hit. Otherwise
+    /// (a reload, a miss, a value past its max age) what it saw, for
+    /// [`Cache::slow_get`], which looks again under the lock.
+    #[inline]
+    pub(crate) fn hit(&self, key: KeyRef<'_>, policy: Policy) -> Result<Value, Seen> {
+        if policy.reload {
+            return Err(Seen::Value);
+        }
+        let stored = self.values.get(&key).ok_or(Seen::Nothing)?;
+        if policy.judge(stored.arrived) != Freshness::Fresh {
+            return Err(Seen::Value);
+        }
+        self.stats.hit();
+        Ok(stored.value)
+    }
+
+    /// The rest of [`Cache::get`], kept out of the hit path, for a key that
+    /// [`Cache::hit`] has just looked at and `seen`: under the cache lock, a
+    /// key that had no value joins the load in flight if it may; otherwise
+    /// the value is looked at again (a load may have stored one since), then
+    /// a load is joined or started.
     #[cold]
     #[inline(never)]
-    fn slow_get(
+    pub(crate) fn slow_get(
         self: &Arc<Self>,
         key: KeyRef<'_>,
         policy: Policy,
+        seen: Seen,
         load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
         let state = lock(&self.state);
+        let joinable = state.joinable(key, policy.reload);
+        // The common case of coalescing: no value a moment ago, and a load
+        // to join. A value stored since cannot be missed: it is the answer
+        // of a load that ended since, and the joined load's waiters get it
+        // if it is newer than theirs (C5).
+        if seen == Seen::Nothing
+            && let Some(flight) = &joinable
+            && let Some((slot, inline)) = flight.join()
+        {
+            // Both locks held: see "Locks" in the module docs.
+            drop(state);
+            return self.joined(Arc::clone(flight), slot, inline);
+        }
         // One look at the value: what a plain get may serve, and what a
         // load starting now may revalidate (R7), stale or not.
         let cached = self.values.peek(&key);
-        let joinable = state.joinable(key, policy.reload);
         let freshness = match (&cached, policy.reload) {
             (Some(stored), false) => Some(policy.judge(stored.arrived)),
             _ => None,
@@ -305,11 +346,7 @@ impl Cache {
                     // Both locks held: see "Locks" in the module docs.
                     if let Some((slot, inline)) = flight.join() {
                         drop(state);
-                        Stats::count(&self.stats.joins);
-                        if let Some(load) = inline {
-                            flight.spawn(self, load);
-                        }
-                        return Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot), true);
+                        return self.joined(flight, slot, inline);
                     }
                 }
                 let revalidate = cached.and_then(Stored::revalidate);
@@ -320,6 +357,17 @@ impl Cache {
                 }
             }
         }
+    }
+
+    /// A get joined `flight` in `slot` (with the cache lock, now released):
+    /// its waiter. `inline` is the load its first caller was to run, which
+    /// now moves to a task of its own.
+    fn joined(self: &Arc<Self>, flight: Arc<Flight>, slot: usize, inline: Option<Load>) -> Lookup {
+        Stats::count(&self.stats.joins);
+        if let Some(load) = inline {
+            flight.spawn(self, load);
+        }
+        Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot), true)
     }
 
     /// Starts a load of `key` and returns its first waiter. Takes the cache

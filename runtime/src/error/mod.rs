@@ -172,6 +172,20 @@ impl Error {
             .with_source(source.without_url())
     }
 
+    /// An attempt that got no complete answer before its timeout (R1).
+    pub(crate) fn timed_out(
+        method: &Method,
+        url: &str,
+        source: tokio::time::error::Elapsed,
+    ) -> Self {
+        Error::new(Kind::Transport {
+            timeout: true,
+            connect: false,
+        })
+        .with_request(method, url)
+        .with_source(source)
+    }
+
     pub(crate) fn from_status(
         method: &Method,
         url: &str,

@@ -237,7 +237,17 @@ impl Http {
         let mut uncertain = false;
         let mut attempt = 1;
         loop {
-            let error = match self.attempt(call, &url).await {
+            // One timeout for the attempt, its redirects and its body
+            // included (R1): one timer of our own, not reqwest's per-request
+            // timeout, which costs every request a map of extensions and a
+            // boxed timer.
+            let deadline = tokio::time::Instant::now() + self.settings.timeout;
+            let attempted = tokio::time::timeout_at(deadline, self.attempt(call, &url))
+                .await
+                .unwrap_or_else(|elapsed| {
+                    Err(Error::timed_out(&call.method, &self.shown(&call.url), elapsed))
+                });
+            let error = match attempted {
                 Ok(answer) => {
                     return Ok(Answer {
                         attempts: attempt,
@@ -268,8 +278,6 @@ impl Http {
         let method = &call.method;
         let mut url = Cow::Borrowed(url);
         let mut hops = 0;
-        // One timeout for the attempt, its redirects included (R1).
-        let deadline = tokio::time::Instant::now() + self.settings.timeout;
         // Credentials stay with the base's origin (R6, R11); a URL built
         // from the base is on it.
         let mut same_origin = self.under_base(&call.url) || url.origin() == self.origin;
@@ -281,8 +289,7 @@ impl Http {
             let mut request = self
                 .client
                 .request(method.clone(), url.as_ref().clone())
-                .header(ACCEPT, JSON)
-                .timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                .header(ACCEPT, JSON);
             if same_origin && !self.settings.headers.is_empty() {
                 request = request.headers(self.settings.headers.clone());
             }
@@ -297,7 +304,7 @@ impl Http {
                 request = request.body(body.clone());
             }
             Stats::count(&self.counters.requests);
-            let response = request
+            let mut response = request
                 .send()
                 .await
                 .map_err(|e| Error::transport(method, &shown, e))?;
@@ -321,12 +328,11 @@ impl Http {
             }
             let not_modified = status == StatusCode::NOT_MODIFIED && call.conditional();
             if !status.is_success() && !not_modified {
-                return Err(response::status_error(method, &shown, response).await);
+                return Err(response::status_error(method, &shown, &mut response).await);
             }
             let limit = self.settings.max_response_bytes;
-            let mut response = response;
             let headers = std::mem::take(response.headers_mut());
-            let body = response::read(method, &shown, response, limit).await?;
+            let body = response::read(method, &shown, &mut response, limit).await?;
             return Ok(Answer {
                 status,
                 headers,

@@ -11,10 +11,14 @@ use crate::error::{MAX_ERROR_BODY, floor_char_boundary};
 /// The whole body of an answer, at most `limit` bytes (R2): a
 /// `Content-Length` over it fails before the body is read, and a body
 /// without one fails as soon as it passes the limit while streaming.
+///
+/// It borrows the response rather than take it: an `async fn` keeps an
+/// argument it owns twice in its future (as passed, and as moved into the
+/// body), and this future is part of every load, which the cache boxes.
 pub(super) async fn read(
     method: &Method,
     url: &str,
-    mut response: Response,
+    response: &mut Response,
     limit: usize,
 ) -> Result<Bytes, Error> {
     let announced = response.content_length();
@@ -80,7 +84,7 @@ pub(super) fn decode<T: DeserializeOwned>(
 
 /// The error for a non-2xx answer: its status, its headers, and at most
 /// [`MAX_ERROR_BODY`] bytes of its body (S3, H4).
-pub(super) async fn status_error(method: &Method, url: &str, mut response: Response) -> Error {
+pub(super) async fn status_error(method: &Method, url: &str, response: &mut Response) -> Error {
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let mut bytes = Vec::new();

@@ -6,23 +6,31 @@
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use reqwest::Method;
+use tracing::instrument::Instrumented;
 use tracing::{Instrument, Span};
 
 use super::options::Fetch;
 use super::{conditions, envelope};
-use crate::cache::{KeyRef, Kind, Load, Loaded, Lookup, Revalidate, Stats, Validators, Value};
+use crate::cache::{
+    KeyRef, Kind, Load, Loaded, Lookup, Revalidate, Stats, Validators, Value, Waiter,
+};
 use crate::http::Call;
 use crate::shared::{Entry, Shared, Source};
 use crate::trace::{self, outcome};
 use crate::{Client, Error, Model};
 
-// The three entry points return `cached`'s future itself, not a future
-// wrapping it: a hit polls one state machine, not two nested copies of the
-// arguments.
+// The three entry points return a `Cached`, a future written by hand: it
+// holds the arguments until its first poll, then the waiter of a load, never
+// both, so it stays small (a fetch is moved into `join_all`, a task, a
+// `FuturesUnordered`: every byte of it is copied each time), and a hit polls
+// no state machine at all.
 
 pub(crate) fn fetch<M: Model>(
     client: &Client,
@@ -30,7 +38,7 @@ pub(crate) fn fetch<M: Model>(
     id: M::Id,
     options: Fetch,
 ) -> impl Future<Output = Result<Arc<M>, Error>> + Send + '_ {
-    cached::<M, M>(
+    cached::<M, M, _>(
         client,
         Kind::Member,
         move |path| M::write_member_path(&params, &id, path),
@@ -46,7 +54,7 @@ pub(crate) fn fetch_at<M: Model>(
     path: String,
     options: Fetch,
 ) -> impl Future<Output = Result<Arc<M>, Error>> + Send + '_ {
-    cached::<M, M>(
+    cached::<M, M, _>(
         client,
         Kind::Member,
         move |buffer| buffer.push_str(&path),
@@ -61,7 +69,7 @@ pub(crate) fn fetch_all<M: Model>(
     options: Fetch,
 ) -> impl Future<Output = Result<Arc<Vec<M>>, Error>> + Send + '_ {
     // A collection's items have no `ETag` of their own.
-    cached::<M, Vec<M>>(
+    cached::<M, Vec<M>, _>(
         client,
         Kind::Collection,
         move |path| M::write_collection_path(&params, path),
@@ -106,13 +114,109 @@ fn fill_etag<M: Model>(value: &mut M, etag: Option<&str>) {
 /// A cached GET of the path `write` writes, decoded as a `T` and `fill`ed
 /// with its answer's `ETag`, under the key of model `M`, in a
 /// `backrest.fetch` (or `fetch_all`) span.
-async fn cached<M: Model, T>(
+fn cached<M: Model, T, W>(
     client: &Client,
     kind: Kind,
-    write: impl FnOnce(&mut String) + Send,
+    write: W,
     options: Fetch,
     fill: fn(&mut T, Option<&str>),
-) -> Result<Arc<T>, Error>
+) -> Cached<'_, M, T, W>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    W: FnOnce(&mut String) + Send,
+{
+    Cached {
+        step: Step::Start {
+            client,
+            kind,
+            write,
+            options,
+            fill,
+        },
+        model: PhantomData,
+    }
+}
+
+/// The future of a cached fetch (see [`cached`]). Nothing happens until it
+/// is first polled; that poll looks the key up and either ends (a hit, a
+/// stale hit, an error) or keeps the waiter of the load it joined or
+/// started.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub(crate) struct Cached<'a, M, T, W> {
+    step: Step<'a, T, W>,
+    model: PhantomData<fn() -> M>,
+}
+
+enum Step<'a, T, W> {
+    /// Not polled yet: the fetch's arguments.
+    Start {
+        client: &'a Client,
+        kind: Kind,
+        write: W,
+        options: Fetch,
+        fill: fn(&mut T, Option<&str>),
+    },
+    /// Waiting for a load, in the fetch's span.
+    Wait(Instrumented<Waiter>),
+    /// Resolved.
+    Done,
+}
+
+// No field is ever pinned: the arguments are moved out on the first poll,
+// and the waiter is `Unpin` itself (polled with `Pin::new`).
+impl<M, T, W> Unpin for Cached<'_, M, T, W> {}
+
+impl<M: Model, T, W> Future for Cached<'_, M, T, W>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    W: FnOnce(&mut String) + Send,
+{
+    type Output = Result<Arc<T>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut waiter = match std::mem::replace(&mut this.step, Step::Done) {
+            Step::Start {
+                client,
+                kind,
+                write,
+                options,
+                fill,
+            } => match look_up::<M, T>(client, kind, write, options, fill) {
+                Found::Value(value) => return Poll::Ready(value.and_then(downcast)),
+                Found::Wait(waiter) => waiter,
+            },
+            Step::Wait(waiter) => waiter,
+            Step::Done => {
+                return Poll::Ready(Err(Error::internal("a fetch was polled after it resolved")));
+            }
+        };
+        match Pin::new(&mut waiter).poll(cx) {
+            Poll::Ready(value) => Poll::Ready(value.and_then(downcast)),
+            Poll::Pending => {
+                this.step = Step::Wait(waiter);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// What the first poll of a fetch found.
+enum Found {
+    /// Its answer: a value (fresh or stale) or an error.
+    Value(Result<Value, Error>),
+    /// A load to wait for.
+    Wait(Instrumented<Waiter>),
+}
+
+/// The first poll of a fetch: the key looked up, in the fetch's span.
+fn look_up<M: Model, T>(
+    client: &Client,
+    kind: Kind,
+    write: impl FnOnce(&mut String),
+    options: Fetch,
+    fill: fn(&mut T, Option<&str>),
+) -> Found
 where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
@@ -125,9 +229,9 @@ where
         Err(message) => {
             let mut path = String::new();
             write(&mut path);
-            return Err(Error::builder(format!(
+            return Found::Value(Err(Error::builder(format!(
                 "the query of a fetch of `{path}` is not a query string: {message}"
-            )));
+            ))));
         }
     };
     let write = |path: &mut String| {
@@ -137,17 +241,27 @@ where
             path.push_str(query);
         }
     };
-    let (lookup, span) = with_path(write, |path| {
-        let span = match kind {
-            Kind::Member => trace::span!("backrest.fetch", M, path),
-            Kind::Collection => trace::span!("backrest.fetch_all", M, path),
-        };
+    let found = with_path(write, |path| {
         let key = KeyRef {
             type_id: TypeId::of::<M>(),
             kind,
             path,
         };
-        let lookup = client.cache().get(key, policy, |key, revalidate, refresh| {
+        // The hit path first: no span is built before it is known to be
+        // a hit, and no load closure at all.
+        let span = || match kind {
+            Kind::Member => trace::span!("backrest.fetch", M, path),
+            Kind::Collection => trace::span!("backrest.fetch_all", M, path),
+        };
+        let seen = match client.cache().hit(key, policy) {
+            Ok(value) => {
+                span().record("outcome", outcome::HIT);
+                return Ok(value);
+            }
+            Err(seen) => seen,
+        };
+        let span = span();
+        let lookup = client.cache().slow_get(key, policy, seen, |key, revalidate, refresh| {
             let (span, started) = match (refresh, policy.reload) {
                 // The refresh of a stale value: the caller's span says
                 // `stale` and ends; the refresh is a span of its own.
@@ -167,29 +281,32 @@ where
             });
             load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
         });
-        (lookup, span)
+        Err((lookup, span))
     });
-    let value = match lookup {
+    let (lookup, span) = match found {
+        Ok(value) => return Found::Value(Ok(value)),
+        Err(slow) => slow,
+    };
+    match lookup {
         Lookup::Hit(value) => {
             span.record("outcome", outcome::HIT);
-            value
+            Found::Value(Ok(value))
         }
         Lookup::Stale(value) => {
             span.record("outcome", outcome::STALE);
-            value
+            Found::Value(Ok(value))
         }
         Lookup::Wait(waiter, joined) => {
             if joined {
                 span.record("outcome", outcome::JOIN);
             }
-            waiter.instrument(span).await?
+            Found::Wait(waiter.instrument(span))
         }
         Lookup::Fail(error) => {
             trace::failed(&span, &error);
-            return Err(error);
+            Found::Value(Err(error))
         }
-    };
-    downcast(value)
+    }
 }
 
 /// A load's view of the fleet's shared cache: the key's shared name, how
