@@ -297,6 +297,37 @@ async fn generic_code_calls_the_trait() {
     assert_eq!(server.total(), 2);
 }
 
+/// A fetch is lazy, like every future: nothing is looked up or sent before
+/// it is polled, so a value saved or invalidated between its creation and
+/// its first poll is what it sees. It is also small (it holds its
+/// arguments, then its waiter, never both): callers put thousands of them
+/// in `join_all`, and each is moved a few times on the way.
+#[tokio::test]
+async fn a_fetch_does_nothing_until_polled_and_stays_small() {
+    let (server, client) = setup().await;
+    server.on(
+        "GET",
+        "/api/v1/users/7",
+        Reply::json(200, json!({"id": 7, "name": "Ada"})),
+    );
+    let fetch = User::fetch(&client, 7);
+    let bytes = size_of_val(&fetch);
+    assert!(bytes <= 96, "a fetch's future takes {bytes} bytes");
+    client.prime(User {
+        id: Some(7),
+        name: "Primed".to_owned(),
+    });
+    // Primed after the future was made, before it was polled: a hit.
+    assert_eq!(fetch.await.unwrap().name, "Primed");
+    assert_eq!(server.count("GET", "/api/v1/users/7"), 0);
+
+    client.clear();
+    let fetch = User::fetch(&client, 7);
+    assert!(server.requests().is_empty(), "nothing sent before a poll");
+    assert_eq!(fetch.await.unwrap().name, "Ada");
+    assert_eq!(server.count("GET", "/api/v1/users/7"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_futures_are_send_and_can_be_spawned() {
     let (server, client) = setup().await;

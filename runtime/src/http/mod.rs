@@ -245,7 +245,11 @@ impl Http {
             let attempted = tokio::time::timeout_at(deadline, self.attempt(call, &url))
                 .await
                 .unwrap_or_else(|elapsed| {
-                    Err(Error::timed_out(&call.method, &self.shown(&call.url), elapsed))
+                    Err(Error::timed_out(
+                        &call.method,
+                        &self.shown(&call.url),
+                        elapsed,
+                    ))
                 });
             let error = match attempted {
                 Ok(answer) => {
@@ -331,8 +335,8 @@ impl Http {
                 return Err(response::status_error(method, &shown, &mut response).await);
             }
             let limit = self.settings.max_response_bytes;
-            let headers = std::mem::take(response.headers_mut());
             let body = response::read(method, &shown, &mut response, limit).await?;
+            let headers = std::mem::take(response.headers_mut());
             return Ok(Answer {
                 status,
                 headers,

@@ -261,26 +261,28 @@ where
             Err(seen) => seen,
         };
         let span = span();
-        let lookup = client.cache().slow_get(key, policy, seen, |key, revalidate, refresh| {
-            let (span, started) = match (refresh, policy.reload) {
-                // The refresh of a stale value: the caller's span says
-                // `stale` and ends; the refresh is a span of its own.
-                (true, _) => (
-                    trace::span!("backrest.refresh", M, key.path()),
-                    outcome::MISS,
-                ),
-                (false, true) => (span.clone(), outcome::RELOAD),
-                (false, false) => (span.clone(), outcome::MISS),
-            };
-            // The fleet's cache, on the miss path only (F1).
-            let fleet = client.shared().map(|shared| Fleet {
-                shared: Arc::clone(shared),
-                key: shared.key::<M>(key.path()),
-                ttl: M::MAX_AGE,
-                reload: policy.reload,
+        let lookup = client
+            .cache()
+            .slow_get(key, policy, seen, |key, revalidate, refresh| {
+                let (span, started) = match (refresh, policy.reload) {
+                    // The refresh of a stale value: the caller's span says
+                    // `stale` and ends; the refresh is a span of its own.
+                    (true, _) => (
+                        trace::span!("backrest.refresh", M, key.path()),
+                        outcome::MISS,
+                    ),
+                    (false, true) => (span.clone(), outcome::RELOAD),
+                    (false, false) => (span.clone(), outcome::MISS),
+                };
+                // The fleet's cache, on the miss path only (F1).
+                let fleet = client.shared().map(|shared| Fleet {
+                    shared: Arc::clone(shared),
+                    key: shared.key::<M>(key.path()),
+                    ttl: M::MAX_AGE,
+                    reload: policy.reload,
+                });
+                load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
             });
-            load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
-        });
         Err((lookup, span))
     });
     let (lookup, span) = match found {
@@ -352,7 +354,9 @@ where
         };
         let (mut version, mut leased) = (None, false);
         if !fleet.reload {
-            match fleet.shared.before_origin(client.cache(), &fleet.key).await {
+            // The fleet's futures are boxed, to keep every load small (see
+            // `origin`); a round trip to the shared cache costs far more.
+            match Box::pin(fleet.shared.before_origin(client.cache(), &fleet.key)).await {
                 Source::Shared(entry) => match shared_hit::<M, T>(entry, revalidate.as_ref(), fill)
                 {
                     Some(loaded) => {
@@ -373,10 +377,12 @@ where
             Ok((_, entry)) => entry.clone(),
             Err(_) => None,
         };
-        fleet
-            .shared
-            .after_origin(&fleet.key, entry, fleet.ttl, version, leased)
-            .await;
+        Box::pin(
+            fleet
+                .shared
+                .after_origin(&fleet.key, entry, fleet.ttl, version, leased),
+        )
+        .await;
         answered.map(|(loaded, _)| loaded)
     };
     Box::pin(load.instrument(traced))
@@ -396,7 +402,11 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     let http = client.http();
-    let answer = match http.send(call).await {
+    // The request is boxed on its own: the cache boxes every load, and a
+    // load holding it inline would weigh over a kilobyte, past the sizes
+    // an allocator's per-thread cache serves fast (glibc's ends at 1032
+    // bytes); two small boxes cost less than one large one.
+    let answer = match Box::pin(http.send(call)).await {
         Ok(answer) => answer,
         Err(error) => {
             trace::failed(span, &error);
