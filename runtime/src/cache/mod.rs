@@ -262,27 +262,34 @@ impl Cache {
         policy: Policy,
         load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
-        match self.hit(key, policy) {
-            Ok(value) => Lookup::Hit(value),
-            Err(seen) => self.slow_get(key, policy, seen, load),
+        let mut seen = Seen::Nothing;
+        match self.hit(key, policy, &mut seen) {
+            Some(value) => Lookup::Hit(value),
+            None => self.slow_get(key, policy, seen, load),
         }
     }
 
     /// The hit path of a plain get: the key's value if it is cached and
     /// fresh, read without the cache lock, and counted as a hit. Otherwise
-    /// (a reload, a miss, a value past its max age) what it saw, for
-    /// [`Cache::slow_get`], which looks again under the lock.
+    /// (a reload, a miss, a value past its max age) `None`, and what it saw
+    /// in `seen`, for [`Cache::slow_get`], which looks again under the
+    /// lock. (`Option<Value>` is a pointer pair, returned in registers.)
     #[inline]
-    pub(crate) fn hit(&self, key: KeyRef<'_>, policy: Policy) -> Result<Value, Seen> {
+    pub(crate) fn hit(&self, key: KeyRef<'_>, policy: Policy, seen: &mut Seen) -> Option<Value> {
         if policy.reload {
-            return Err(Seen::Value);
+            *seen = Seen::Value;
+            return None;
         }
-        let stored = self.values.get(&key).ok_or(Seen::Nothing)?;
+        let Some(stored) = self.values.get(&key) else {
+            *seen = Seen::Nothing;
+            return None;
+        };
         if policy.judge(stored.arrived) != Freshness::Fresh {
-            return Err(Seen::Value);
+            *seen = Seen::Value;
+            return None;
         }
         self.stats.hit();
-        Ok(stored.value)
+        Some(stored.value)
     }
 
     /// The rest of [`Cache::get`], kept out of the hit path, for a key that

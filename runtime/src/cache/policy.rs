@@ -40,10 +40,16 @@ impl Policy {
         let Some(max_age) = self.max_age else {
             return Freshness::Fresh;
         };
-        let age = Instant::now().saturating_duration_since(arrived);
-        if age <= max_age {
-            Freshness::Fresh
-        } else if self
+        let now = Instant::now();
+        // Compared as instants: an addition and a comparison, where an age
+        // (a subtraction of two instants) costs several times more. A
+        // deadline past the clock's range is never reached.
+        match arrived.checked_add(max_age) {
+            Some(fresh_until) if now > fresh_until => {}
+            _ => return Freshness::Fresh,
+        }
+        let age = now.saturating_duration_since(arrived);
+        if self
             .stale_while_revalidate
             .is_some_and(|window| age - max_age <= window)
         {

@@ -19,7 +19,7 @@ use tracing::{Instrument, Span};
 use super::options::Fetch;
 use super::{conditions, envelope};
 use crate::cache::{
-    KeyRef, Kind, Load, Loaded, Lookup, Revalidate, Stats, Validators, Value, Waiter,
+    KeyRef, Kind, Load, Loaded, Lookup, Revalidate, Seen, Stats, Validators, Value, Waiter,
 };
 use crate::http::Call;
 use crate::shared::{Entry, Shared, Source};
@@ -182,10 +182,20 @@ where
                 write,
                 options,
                 fill,
-            } => match look_up::<M, T>(client, kind, write, options, fill) {
-                Found::Value(value) => return Poll::Ready(value.and_then(downcast)),
-                Found::Wait(waiter) => waiter,
-            },
+            } => {
+                let mut found = None;
+                if let Some(value) = look_up::<M, T>(client, kind, write, options, fill, &mut found)
+                {
+                    return Poll::Ready(downcast(value));
+                }
+                match found {
+                    Some(Found::Value(value)) => return Poll::Ready(value.and_then(downcast)),
+                    Some(Found::Wait(waiter)) => waiter,
+                    None => {
+                        return Poll::Ready(Err(Error::internal("a fetch found nothing")));
+                    }
+                }
+            }
             Step::Wait(waiter) => waiter,
             Step::Done => {
                 return Poll::Ready(Err(Error::internal("a fetch was polled after it resolved")));
@@ -201,22 +211,26 @@ where
     }
 }
 
-/// What the first poll of a fetch found.
+/// What the first poll of a fetch found, when it was not a fresh hit.
 enum Found {
-    /// Its answer: a value (fresh or stale) or an error.
+    /// Its answer: a stale hit, or an error.
     Value(Result<Value, Error>),
     /// A load to wait for.
     Wait(Instrumented<Waiter>),
 }
 
 /// The first poll of a fetch: the key looked up, in the fetch's span.
+/// Returns a fresh hit; anything else is put in `found`. (A hit, the
+/// common case, is a pointer pair and comes back in registers; the rest
+/// is larger.)
 fn look_up<M: Model, T>(
     client: &Client,
     kind: Kind,
     write: impl FnOnce(&mut String),
     options: Fetch,
     fill: fn(&mut T, Option<&str>),
-) -> Found
+    found: &mut Option<Found>,
+) -> Option<Value>
 where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
@@ -229,9 +243,10 @@ where
         Err(message) => {
             let mut path = String::new();
             write(&mut path);
-            return Found::Value(Err(Error::builder(format!(
+            *found = Some(Found::Value(Err(Error::builder(format!(
                 "the query of a fetch of `{path}` is not a query string: {message}"
-            ))));
+            )))));
+            return None;
         }
     };
     let write = |path: &mut String| {
@@ -241,7 +256,7 @@ where
             path.push_str(query);
         }
     };
-    let found = with_path(write, |path| {
+    with_path(write, |path| {
         let key = KeyRef {
             type_id: TypeId::of::<M>(),
             kind,
@@ -253,13 +268,11 @@ where
             Kind::Member => trace::span!("backrest.fetch", M, path),
             Kind::Collection => trace::span!("backrest.fetch_all", M, path),
         };
-        let seen = match client.cache().hit(key, policy) {
-            Ok(value) => {
-                span().record("outcome", outcome::HIT);
-                return Ok(value);
-            }
-            Err(seen) => seen,
-        };
+        let mut seen = Seen::Nothing;
+        if let Some(value) = client.cache().hit(key, policy, &mut seen) {
+            span().record("outcome", outcome::HIT);
+            return Some(value);
+        }
         let span = span();
         let lookup = client
             .cache()
@@ -283,32 +296,28 @@ where
                 });
                 load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
             });
-        Err((lookup, span))
-    });
-    let (lookup, span) = match found {
-        Ok(value) => return Found::Value(Ok(value)),
-        Err(slow) => slow,
-    };
-    match lookup {
-        Lookup::Hit(value) => {
-            span.record("outcome", outcome::HIT);
-            Found::Value(Ok(value))
-        }
-        Lookup::Stale(value) => {
-            span.record("outcome", outcome::STALE);
-            Found::Value(Ok(value))
-        }
-        Lookup::Wait(waiter, joined) => {
-            if joined {
-                span.record("outcome", outcome::JOIN);
+        *found = Some(match lookup {
+            Lookup::Hit(value) => {
+                span.record("outcome", outcome::HIT);
+                Found::Value(Ok(value))
             }
-            Found::Wait(waiter.instrument(span))
-        }
-        Lookup::Fail(error) => {
-            trace::failed(&span, &error);
-            Found::Value(Err(error))
-        }
-    }
+            Lookup::Stale(value) => {
+                span.record("outcome", outcome::STALE);
+                Found::Value(Ok(value))
+            }
+            Lookup::Wait(waiter, joined) => {
+                if joined {
+                    span.record("outcome", outcome::JOIN);
+                }
+                Found::Wait(waiter.instrument(span))
+            }
+            Lookup::Fail(error) => {
+                trace::failed(&span, &error);
+                Found::Value(Err(error))
+            }
+        });
+        None
+    })
 }
 
 /// A load's view of the fleet's shared cache: the key's shared name, how
