@@ -184,7 +184,8 @@ where
                 fill,
             } => {
                 let mut found = None;
-                if let Some(value) = look_up::<M, T>(client, kind, write, options, fill, &mut found)
+                if let Some(value) =
+                    look_up::<M, T>(client, kind, write, &options, fill, &mut found)
                 {
                     return Poll::Ready(downcast(value));
                 }
@@ -227,7 +228,7 @@ fn look_up<M: Model, T>(
     client: &Client,
     kind: Kind,
     write: impl FnOnce(&mut String),
-    options: Fetch,
+    options: &Fetch,
     fill: fn(&mut T, Option<&str>),
     found: &mut Option<Found>,
 ) -> Option<Value>
