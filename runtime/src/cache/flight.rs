@@ -9,7 +9,7 @@ use std::future::Future;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::FutureExt;
@@ -30,6 +30,11 @@ pub(super) struct Flight {
     /// The first caller's runtime: where the load moves when it must leave
     /// its first caller and the caller at hand is in no runtime.
     runtime: Handle,
+    /// The outcome, once the load is done (set with the flight locked, just
+    /// before its waiters are woken): a waiter woken by it reads it without
+    /// the lock. A flight that is done takes no more joins, and nothing
+    /// reads a slot or the count of live waiters any more.
+    done: OnceLock<Outcome>,
     state: Mutex<FlightState>,
 }
 
@@ -105,6 +110,7 @@ impl Flight {
             key,
             start,
             runtime,
+            done: OnceLock::new(),
             state: Mutex::new(FlightState {
                 driver: Driver::Building,
                 slots: vec![None],
@@ -174,6 +180,8 @@ impl Flight {
     /// once unlocked.
     pub(super) fn set_outcome(&self, outcome: Outcome, caller: Option<usize>) -> Vec<Waker> {
         let mut state = lock(&self.state);
+        // Set once: this runs once per flight, from `Cache::finish`.
+        let _ = self.done.set(outcome.clone());
         state.driver = Driver::Done(outcome);
         if let Some(caller) = caller {
             state.slots[caller] = None;
@@ -370,6 +378,10 @@ impl Future for Waiter {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(Err(Error::internal("a fetch was polled after it resolved")));
+        }
+        // Woken by the end of the load: its outcome, without the lock.
+        if let Some(outcome) = this.flight.done.get() {
+            return this.resolve(Some(outcome.clone()));
         }
         let mut state = lock(&this.flight.state);
         if let Driver::Done(_) = state.driver {

@@ -357,7 +357,7 @@ impl Cache {
                     }
                 }
                 let revalidate = cached.and_then(Stored::revalidate);
-                Stats::count(&self.stats.misses);
+                self.stats.missed();
                 match self.start(state, key, revalidate, false, load) {
                     Ok(waiter) => Lookup::Wait(waiter, false),
                     Err(error) => Lookup::Fail(error),
@@ -370,7 +370,7 @@ impl Cache {
     /// its waiter. `inline` is the load its first caller was to run, which
     /// now moves to a task of its own.
     fn joined(self: &Arc<Self>, flight: Arc<Flight>, slot: usize, inline: Option<Load>) -> Lookup {
-        Stats::count(&self.stats.joins);
+        self.stats.joined();
         if let Some(load) = inline {
             flight.spawn(self, load);
         }

@@ -1,7 +1,7 @@
 //! What a cache counts (P4): relaxed atomics, none of them behind the hit
-//! path's lock. Hits, the one count every cached fetch makes, are striped
-//! across cache lines by thread, so that two threads hitting different keys
-//! never write the same line (P5).
+//! path's lock. Hits, joins and misses, one of which every fetch counts, are
+//! striped across cache lines by thread, so that two threads hitting
+//! different keys never write the same line (P5).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -62,8 +62,8 @@ pub struct CacheStats {
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     hits: Striped,
-    pub(crate) joins: AtomicU64,
-    pub(crate) misses: AtomicU64,
+    joins: Striped,
+    misses: Striped,
     pub(crate) requests: AtomicU64,
     pub(crate) not_modified: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -76,6 +76,18 @@ impl Stats {
         self.hits.add(1);
     }
 
+    /// A fetch joined a load in flight: with many callers of one resource,
+    /// the other count every caller makes.
+    #[inline]
+    pub(crate) fn joined(&self) {
+        self.joins.add(1);
+    }
+
+    #[inline]
+    pub(crate) fn missed(&self) {
+        self.misses.add(1);
+    }
+
     /// Adds one to a plain counter.
     #[inline]
     pub(crate) fn count(counter: &AtomicU64) {
@@ -86,8 +98,8 @@ impl Stats {
     pub(crate) fn snapshot(&self, entries: u64, bytes: u64) -> CacheStats {
         CacheStats {
             hits: self.hits.sum(),
-            joins: self.joins.load(Relaxed),
-            misses: self.misses.load(Relaxed),
+            joins: self.joins.sum(),
+            misses: self.misses.sum(),
             requests: self.requests.load(Relaxed),
             not_modified: self.not_modified.load(Relaxed),
             errors: self.errors.load(Relaxed),
