@@ -76,6 +76,38 @@ async fn r1_a_body_trickling_a_byte_at_a_time_times_out() {
     );
 }
 
+/// An error answer whose body stalls past the timeout is still that error:
+/// its status is kept (a 404 is not retried as a timeout would be, and a
+/// write answered 409 is rejected, not uncertain), with what arrived of its
+/// body.
+#[tokio::test]
+async fn r1_an_error_whose_body_stalls_past_the_timeout_keeps_its_status() {
+    let server = Server::start().await;
+    server.on(
+        "GET",
+        "/users/7",
+        Reply::text(404, "no such user").fault(Fault::Trickle(Duration::from_millis(100))),
+    );
+    server.on(
+        "PUT",
+        "/users/7",
+        Reply::text(409, "edited meanwhile").fault(Fault::Trickle(Duration::from_millis(100))),
+    );
+    let client = impatient(&server.url(), quick(3));
+
+    let err = bounded(User::fetch(&client, (), 7)).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND), "{err:?}");
+    assert!(!err.is_timeout(), "{err:?}");
+    assert_eq!(server.count("GET", "/users/7"), 1, "a 404 is not retried");
+
+    let err = bounded(User::new(7, "Ada").save(&client))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::CONFLICT), "{err:?}");
+    assert!(!err.is_timeout(), "{err:?}");
+    assert_eq!(server.count("PUT", "/users/7"), 1, "a 409 is not retried");
+}
+
 #[tokio::test]
 async fn r1_an_endless_chunked_body_times_out_when_the_limit_is_high() {
     let server = Server::start().await;

@@ -42,7 +42,7 @@ pub(super) struct Flight {
 /// a flight can be in.
 enum Driver {
     /// The first caller is building the load (calling the closure given to
-    /// [`Cache::get`]), so nobody can run it yet. Callers may join: if one
+    /// [`Cache::slow_get`]), so nobody can run it yet. Callers may join: if one
     /// has when it is built, it goes straight to a task.
     Building,
     /// Held for its only caller, who polls it inline when it polls its

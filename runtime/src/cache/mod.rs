@@ -209,7 +209,7 @@ pub(crate) enum Seen {
     Value,
 }
 
-/// The answer of [`Cache::get`].
+/// The answer of [`Cache::slow_get`] (and of `Cache::get`, in tests).
 pub(crate) enum Lookup {
     /// The cached value, fresh.
     Hit(Value),
@@ -292,7 +292,7 @@ impl Cache {
         Some(stored.value)
     }
 
-    /// The rest of [`Cache::get`], kept out of the hit path, for a key that
+    /// The rest of a get, kept out of the hit path, for a key that
     /// [`Cache::hit`] has just looked at and `seen`: under the cache lock, a
     /// key that had no value joins the load in flight if it may; otherwise
     /// the value is looked at again (a load may have stored one since), then
@@ -309,9 +309,12 @@ impl Cache {
         let state = lock(&self.state);
         let joinable = state.joinable(key, policy.reload);
         // The common case of coalescing: no value a moment ago, and a load
-        // to join. A value stored since cannot be missed: it is the answer
-        // of a load that ended since, and the joined load's waiters get it
-        // if it is newer than theirs (C5).
+        // to join. Nothing newer can have been stored since: a write raises
+        // the key's floor, and a flight started before it is not joinable;
+        // a load that ended since left the entry, so the joinable flight is
+        // the newest started, and its answer is newer than that load's. (If
+        // such a value is fresh, this caller waits for the joined load
+        // instead of taking it: newer, a round trip later.)
         if seen == Seen::Nothing
             && let Some(flight) = &joinable
             && let Some((slot, inline)) = flight.join()

@@ -242,15 +242,18 @@ impl Http {
             // timeout, which costs every request a map of extensions and a
             // boxed timer.
             let deadline = tokio::time::Instant::now() + self.settings.timeout;
-            let attempted = tokio::time::timeout_at(deadline, self.attempt(call, &url))
-                .await
-                .unwrap_or_else(|elapsed| {
-                    Err(Error::timed_out(
-                        &call.method,
-                        &self.shown(&call.url),
-                        elapsed,
-                    ))
-                });
+            let mut rejected = None;
+            let attempted =
+                tokio::time::timeout_at(deadline, self.attempt(call, &url, &mut rejected)).await;
+            let attempted = match attempted {
+                Ok(attempted) => attempted,
+                // Out of time while an error's body was read: that error,
+                // with what arrived of its body (S3); otherwise a timeout.
+                Err(elapsed) => Err(match rejected.take() {
+                    Some(rejection) => rejection.into_error(&call.method),
+                    None => Error::timed_out(&call.method, &self.shown(&call.url), elapsed),
+                }),
+            };
             let error = match attempted {
                 Ok(answer) => {
                     return Ok(Answer {
@@ -277,8 +280,14 @@ impl Http {
         }
     }
 
-    /// One attempt: the request, the redirects a GET follows, the body.
-    async fn attempt(&self, call: &Call, url: &Url) -> Result<Answer, Error> {
+    /// One attempt: the request, the redirects a GET follows, the body. A
+    /// non-2xx answer is read into `rejected` (see `response::Rejection`).
+    async fn attempt(
+        &self,
+        call: &Call,
+        url: &Url,
+        rejected: &mut Option<response::Rejection>,
+    ) -> Result<Answer, Error> {
         let method = &call.method;
         let mut url = Cow::Borrowed(url);
         let mut hops = 0;
@@ -332,7 +341,7 @@ impl Http {
             }
             let not_modified = status == StatusCode::NOT_MODIFIED && call.conditional();
             if !status.is_success() && !not_modified {
-                return Err(response::status_error(method, &shown, &mut response).await);
+                return Err(response::status_error(method, &shown, &mut response, rejected).await);
             }
             let limit = self.settings.max_response_bytes;
             let body = response::read(method, &shown, &mut response, limit).await?;

@@ -2,7 +2,8 @@
 //! bounded body of an error.
 
 use bytes::{Bytes, BytesMut};
-use reqwest::{Method, Response};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::Error;
@@ -82,20 +83,57 @@ pub(super) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// A non-2xx answer whose body is being read for its error. It lives
+/// outside the attempt (whose future the attempt's timeout drops), so that
+/// an error body that stalls past the timeout still reports its status, as
+/// a body that fails midway does (S3, R1).
+pub(super) struct Rejection {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The URL of the answer, as messages show it.
+    url: String,
+    body: Vec<u8>,
+}
+
+impl Rejection {
+    /// The error: the status, the headers, and at most [`MAX_ERROR_BODY`]
+    /// bytes of what arrived of the body.
+    pub(super) fn into_error(self, method: &Method) -> Error {
+        Error::from_status(
+            method,
+            &self.url,
+            self.status,
+            bounded_text(&self.body),
+            self.headers,
+        )
+    }
+}
+
 /// The error for a non-2xx answer: its status, its headers, and at most
-/// [`MAX_ERROR_BODY`] bytes of its body (S3, H4).
-pub(super) async fn status_error(method: &Method, url: &str, response: &mut Response) -> Error {
-    let status = response.status();
-    let headers = std::mem::take(response.headers_mut());
-    let mut bytes = Vec::new();
+/// [`MAX_ERROR_BODY`] bytes of its body (S3, H4), read into `rejection`.
+pub(super) async fn status_error(
+    method: &Method,
+    url: &str,
+    response: &mut Response,
+    rejection: &mut Option<Rejection>,
+) -> Error {
+    let reading = rejection.insert(Rejection {
+        status: response.status(),
+        headers: std::mem::take(response.headers_mut()),
+        url: url.to_owned(),
+        body: Vec::new(),
+    });
     // A body that fails midway still leaves the status to report.
     while let Ok(Some(chunk)) = response.chunk().await {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() >= MAX_ERROR_BODY {
+        reading.body.extend_from_slice(&chunk);
+        if reading.body.len() >= MAX_ERROR_BODY {
             break;
         }
     }
-    Error::from_status(method, url, status, bounded_text(&bytes), headers)
+    match rejection.take() {
+        Some(rejection) => rejection.into_error(method),
+        None => Error::internal("an error answer was lost while its body was read"),
+    }
 }
 
 /// At most [`MAX_ERROR_BODY`] bytes of `bytes` as text, cut on a char
