@@ -3,8 +3,8 @@
 //! striped across cache lines by thread, so that two threads hitting
 //! different keys never write the same line (P5).
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 
 /// What a client's cache has done, and what it holds now:
 /// [`Client::stats`](crate::Client::stats).
@@ -123,10 +123,10 @@ struct Line(AtomicU64);
 
 /// A counter that threads add to on lines of their own, summed when read.
 ///
-/// The first [`STRIPES`] threads of the process that count (in every
+/// Up to [`STRIPES`] live threads of the process that count (in every
 /// cache) each own one line: only that thread writes it, so it adds with a
 /// plain load and store, no atomic read-modify-write (a hit's costliest
-/// instruction after the lock). Later threads share one more line, with
+/// instruction after the lock). Other threads share one more line, with
 /// `fetch_add`. Readers only load, so a sum is never torn, only a few counts
 /// behind.
 #[derive(Debug, Default)]
@@ -155,30 +155,80 @@ impl Striped {
     }
 }
 
-/// The stripe this thread owns, if it is one of the first [`STRIPES`]
-/// threads to count: each such thread has its own index, for its lifetime,
-/// so no two threads ever write the same owned line.
+/// The stripe this thread owns, if it holds one: a thread takes a free
+/// stripe the first time it counts and gives it back when it exits, so no
+/// two live threads ever write the same owned line, and threads that come
+/// and go (a benchmark's, a blocking pool's) do not use them up. Beyond
+/// [`STRIPES`] live counting threads, the rest share a line.
 #[inline]
 fn owned_stripe() -> Option<usize> {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    /// Not assigned yet.
-    const UNSET: usize = usize::MAX;
-    /// Assigned: no stripe of its own.
-    const NONE: usize = usize::MAX - 1;
     thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(UNSET) };
+        static STRIPE: Owned = Owned::take();
     }
-    STRIPE.with(|stripe| {
-        let mut index = stripe.get();
-        if index == UNSET {
-            index = NEXT.fetch_add(1, Relaxed);
-            if index >= STRIPES {
-                // Keep `NEXT` from ever wrapping around to a taken index.
-                NEXT.store(STRIPES, Relaxed);
-                index = NONE;
-            }
-            stripe.set(index);
+    // During the thread's exit, after its stripe went back: the shared line.
+    STRIPE.try_with(|owned| owned.0).ok().flatten()
+}
+
+/// A thread's hold on a stripe, given back when the thread exits.
+struct Owned(Option<usize>);
+
+/// The stripes no live thread holds.
+static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// How many stripes have ever been handed out (at most [`STRIPES`]).
+static HANDED_OUT: AtomicUsize = AtomicUsize::new(0);
+
+impl Owned {
+    fn take() -> Owned {
+        let mut free = FREE.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(index) = free.pop() {
+            return Owned(Some(index));
         }
-        (index < STRIPES).then_some(index)
-    })
+        // Only under the lock, so a plain load and store suffice.
+        let handed_out = HANDED_OUT.load(Relaxed);
+        if handed_out < STRIPES {
+            HANDED_OUT.store(handed_out + 1, Relaxed);
+            return Owned(Some(handed_out));
+        }
+        Owned(None)
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // The lock orders this thread's last adds to its line before the
+        // next owner's first.
+        if let Some(index) = self.0 {
+            FREE.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(index);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Striped;
+
+    /// More threads than owned lines, alive at once and one after another:
+    /// no count is lost, whether a thread adds to a line of its own, to one
+    /// a thread that exited gave back, or to the shared one.
+    #[test]
+    fn every_count_of_every_thread_is_summed() {
+        let counter = Striped::default();
+        std::thread::scope(|scope| {
+            for _ in 0..64 {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        counter.add(1);
+                    }
+                });
+            }
+        });
+        for _ in 0..64 {
+            std::thread::scope(|scope| {
+                scope.spawn(|| counter.add(1));
+            });
+        }
+        assert_eq!(counter.sum(), 64 * 1000 + 64);
+    }
 }
