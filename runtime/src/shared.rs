@@ -433,7 +433,15 @@ pub(crate) async fn saved<M: Model>(client: &Client, value: &M, validators: Opti
             Some(id) => M::member_path(&params, id),
             None => collection.clone(),
         };
-        wrote(client, &path, &collection, Write::Saved(value, validators)).await;
+        // Boxed, like every round trip to the fleet: a save's future stays
+        // small without one (see `Http::send`).
+        Box::pin(wrote(
+            client,
+            &path,
+            &collection,
+            Write::Saved(value, validators),
+        ))
+        .await;
     }
 }
 
@@ -445,7 +453,7 @@ pub(crate) async fn destroyed<M: Model>(client: &Client, value: &M) {
         let params = value.params();
         let path = M::member_path(&params, id);
         let collection = M::collection_path(&params);
-        wrote::<M>(client, &path, &collection, Write::Destroyed).await;
+        Box::pin(wrote::<M>(client, &path, &collection, Write::Destroyed)).await;
     }
 }
 

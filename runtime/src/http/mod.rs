@@ -6,6 +6,8 @@ mod response;
 mod retry;
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -231,7 +233,21 @@ impl Http {
     /// returned is the last attempt's, with the count of attempts. GETs
     /// follow up to [`MAX_REDIRECTS`] redirects, without the configured
     /// headers once they leave the base's origin; writes follow none (R6).
-    pub(crate) async fn send(&self, call: &Call) -> Result<Answer, Error> {
+    ///
+    /// The request's future is boxed (816 bytes): every operation awaits
+    /// one, and a save, a destroy or a load holding it inline would weigh
+    /// one to two kilobytes, past the sizes an allocator's per-thread cache
+    /// serves fast (glibc's ends at 1,032 bytes), where `save_all` and the
+    /// cache box or queue them by the thousand. Two small allocations cost
+    /// less than one large one.
+    pub(crate) fn send<'a>(
+        &'a self,
+        call: &'a Call,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, Error>> + Send + 'a>> {
+        Box::pin(self.send_unboxed(call))
+    }
+
+    async fn send_unboxed(&self, call: &Call) -> Result<Answer, Error> {
         let url = self.parse(&call.method, &call.url)?;
         let retry = &self.settings.retry;
         let mut uncertain = false;

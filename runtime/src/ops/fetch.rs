@@ -412,11 +412,9 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     let http = client.http();
-    // The request is boxed on its own: the cache boxes every load, and a
-    // load holding it inline would weigh over a kilobyte, past the sizes
-    // an allocator's per-thread cache serves fast (glibc's ends at 1032
-    // bytes); two small boxes cost less than one large one.
-    let answer = match Box::pin(http.send(call)).await {
+    // `send` boxes the request: a load holding it inline would weigh over
+    // a kilobyte (see `Http::send`).
+    let answer = match http.send(call).await {
         Ok(answer) => answer,
         Err(error) => {
             trace::failed(span, &error);
