@@ -550,6 +550,20 @@ async fn h6_builder_headers_and_bearer_auth_are_sent_with_every_request() {
     assert!(!format!("{client:?}").contains("s3cr3t"));
 }
 
+/// A timeout too long for the clock (`Duration::MAX`) means no timeout,
+/// not a panic.
+#[tokio::test]
+async fn h6_a_timeout_past_the_clock_s_range_bounds_nothing() {
+    let server = Server::start().await;
+    server.on("GET", "/users/8", Reply::json(200, user_json(8, "Bo")));
+    let client = Client::builder(&server.url())
+        .timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    assert_eq!(User::fetch(&client, (), 8).await.unwrap().name, "Bo");
+    assert_eq!(server.count("GET", "/users/8"), 1);
+}
+
 #[tokio::test]
 async fn h6_builder_timeout_is_applied() {
     let server = Server::start().await;

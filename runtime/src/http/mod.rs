@@ -257,7 +257,13 @@ impl Http {
             // included (R1): one timer of our own, not reqwest's per-request
             // timeout, which costs every request a map of extensions and a
             // boxed timer.
-            let deadline = tokio::time::Instant::now() + self.settings.timeout;
+            let now = tokio::time::Instant::now();
+            // A timeout past the clock's range (`Duration::MAX`) bounds
+            // nothing: a deadline a century away (tokio's timer waits at most
+            // about two years anyway), not a panic.
+            let deadline = now
+                .checked_add(self.settings.timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
             let mut rejected = None;
             let attempted =
                 tokio::time::timeout_at(deadline, self.attempt(call, &url, &mut rejected)).await;
