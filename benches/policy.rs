@@ -30,33 +30,11 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier, PoisonError, RwLock};
 use std::time::Instant;
 
-use backrest::{Client, Model};
+use backrest::Client;
 use futures_util::FutureExt;
-use serde::{Deserialize, Serialize};
 
 use common::pairing::{Ratio, format_time, paired};
-use common::{Loopback, client_runtime, user};
-
-/// The benchmark's user, fresh for an hour: every hit checks its age.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
-#[model(path = "/users", max_age = "1h")]
-struct Fresh {
-    #[model(id)]
-    id: Option<u64>,
-    name: String,
-    email: String,
-    active: bool,
-}
-
-fn fresh(id: u64) -> Fresh {
-    let user = user(id);
-    Fresh {
-        id: user.id,
-        name: user.name,
-        email: user.email,
-        active: user.active,
-    }
-}
+use common::{Fresh, Loopback, client_runtime, fresh, user};
 
 /// A hit, polled once: it is ready at once, without a runtime.
 #[inline]

@@ -46,21 +46,9 @@ use backrest::{DEFAULT_SAVE_ALL_CONCURRENCY, Fetch};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 
-use backrest::Model;
-use serde::{Deserialize, Serialize};
-
-use common::{ID, Regime, User, buffer_unordered, clients, plain_get, serve_if_child, users};
-
-/// `User` with a max age: every hit checks its age.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
-#[model(path = "/users", max_age = "1h")]
-struct Fresh {
-    #[model(id)]
-    id: Option<u64>,
-    name: String,
-    email: String,
-    active: bool,
-}
+use common::{
+    Fresh, ID, Regime, User, buffer_unordered, clients, fresh, plain_get, serve_if_child, users,
+};
 
 const CALLERS: usize = 1_000;
 
@@ -102,12 +90,7 @@ fn main() {
         Regime::out_of_runtime()
     };
     let (client, http) = clients(&regime, &regime.base);
-    client.prime(Fresh {
-        id: Some(ID),
-        name: "A fresh user".to_owned(),
-        email: "fresh@example.com".to_owned(),
-        active: true,
-    });
+    client.prime(fresh(ID));
     let inputs = users(1, 10_000);
     let next_id = AtomicU64::new(1_000_000);
     let fresh = || next_id.fetch_add(1, Ordering::Relaxed);

@@ -95,20 +95,16 @@ fn reload_time(regime: &str, runtime: &Runtime, server: &Server) {
         Doc::fetch(&client, 1).await.expect("a doc");
         FullDoc::fetch(&client, 1).await.expect("a doc");
     });
-    let time = paired(
-        runtime,
-        (50, 24),
-        || async {
-            Doc::fetch_with(&client, 1, Fetch::reload())
-                .await
-                .expect("a doc")
-        },
-        || async {
-            FullDoc::fetch_with(&client, 1, Fetch::reload())
-                .await
-                .expect("a doc")
-        },
-    );
+    let revalidated = || async {
+        Doc::fetch_with(&client, 1, Fetch::reload())
+            .await
+            .expect("a doc")
+    };
+    let time = paired(runtime, (50, 24), revalidated, || async {
+        FullDoc::fetch_with(&client, 1, Fetch::reload())
+            .await
+            .expect("a doc")
+    });
     report(
         &format!("reload of 100 KB, 304 vs full, time ({regime})"),
         &time,
@@ -119,25 +115,16 @@ fn reload_time(regime: &str, runtime: &Runtime, server: &Server) {
     // answers with the same 304.
     let http = reqwest::Client::new();
     let url = format!("{}/docs/1", server.url());
-    let floor = paired(
-        runtime,
-        (50, 24),
-        || async {
-            Doc::fetch_with(&client, 1, Fetch::reload())
-                .await
-                .expect("a doc")
-        },
-        || async {
-            let answer = http
-                .get(&url)
-                .header("if-none-match", ETAG)
-                .send()
-                .await
-                .expect("a 304");
-            assert_eq!(answer.status(), 304);
-            answer.bytes().await.expect("an empty body")
-        },
-    );
+    let floor = paired(runtime, (50, 24), revalidated, || async {
+        let answer = http
+            .get(&url)
+            .header("if-none-match", ETAG)
+            .send()
+            .await
+            .expect("a 304");
+        assert_eq!(answer.status(), 304);
+        answer.bytes().await.expect("an empty body")
+    });
     report(
         &format!("reload of 100 KB, 304 vs a bare reqwest 304 ({regime})"),
         &floor,

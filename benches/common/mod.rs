@@ -30,6 +30,29 @@ pub(crate) struct User {
     pub(crate) active: bool,
 }
 
+/// `User` fresh for an hour: every hit checks its age (the policy
+/// benchmark's and the profiler's `fresh` hit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[model(path = "/users", max_age = "1h")]
+pub(crate) struct Fresh {
+    #[model(id)]
+    pub(crate) id: Option<u64>,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) active: bool,
+}
+
+/// The user with this id as a `Fresh`.
+pub(crate) fn fresh(id: u64) -> Fresh {
+    let user = user(id);
+    Fresh {
+        id: user.id,
+        name: user.name,
+        email: user.email,
+        active: user.active,
+    }
+}
+
 /// The user with this id, as the server knows it.
 pub(crate) fn user(id: u64) -> User {
     User {
