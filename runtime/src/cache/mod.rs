@@ -2,7 +2,8 @@
 //! keys, and runs each *load* (a future that produces a value) for every
 //! caller that shares it.
 //!
-//! Its rooms: [`key`] (what a value is stored under), [`store`] (entries,
+//! Its rooms: [`key`] (what a value is stored under), [`loaded`] (values,
+//! validators, what a load ends with), [`store`] (entries,
 //! numbers, floors, validators and the collection index), [`flight`] (one
 //! load in flight and its waiters) and this module, the [`Cache`] that ties
 //! them together.
@@ -93,6 +94,7 @@
 
 mod flight;
 mod key;
+mod loaded;
 mod policy;
 mod stats;
 mod store;
@@ -100,78 +102,22 @@ mod store;
 mod tests;
 mod writes;
 
-use std::any::Any;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use tokio::runtime::Handle;
 
 pub(crate) use self::flight::Waiter;
 use self::flight::{FIRST_SLOT, Flight, Outcome};
 pub(crate) use self::key::{Key, KeyRef, Kind};
+pub(crate) use self::loaded::{Load, Loaded, Revalidate, Validators, Value};
 use self::policy::Freshness;
 pub(crate) use self::policy::Policy;
 pub use self::stats::CacheStats;
 pub(crate) use self::stats::Stats;
 use self::store::{State, Stored, Values};
 use crate::Error;
-
-/// A cached value, type-erased; the key's type id says what it is.
-pub(crate) type Value = Arc<dyn Any + Send + Sync>;
-
-/// The future that produces a value for a key.
-pub(crate) type Load = Pin<Box<dyn Future<Output = Result<Loaded, Error>> + Send>>;
-
-/// What identifies the version of a value, as the server said it (R7): sent
-/// back to ask whether the value is still current. The cache only keeps
-/// them; what they mean on the wire is for the operations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Validators {
-    /// The `ETag`, verbatim (quotes and `W/` included).
-    pub(crate) etag: Option<String>,
-    /// The `Last-Modified` date, verbatim.
-    pub(crate) last_modified: Option<String>,
-}
-
-/// A value as the server sent it, with its validators, if it sent any: what
-/// a load ends with, and what a write stores.
-pub(crate) struct Loaded {
-    pub(crate) value: Value,
-    pub(crate) validators: Option<Arc<Validators>>,
-    /// The length of the body it was decoded from (or encoded to): what it
-    /// weighs in the cache, with its key (P2).
-    pub(crate) bytes: usize,
-    /// How old the answer already was when it arrived here: zero from the
-    /// origin; a shared cache's entry's age (F1, F4), so that its max age
-    /// runs from the origin's answer, not from the read.
-    pub(crate) age: Duration,
-}
-
-/// The valid value of a key and its validators, captured when a load of the
-/// key started: what the load may revalidate (see "Revalidation" above).
-pub(crate) struct Revalidate {
-    pub(crate) value: Value,
-    pub(crate) validators: Arc<Validators>,
-    /// The length of the body the value came in.
-    pub(crate) bytes: usize,
-}
-
-impl Revalidate {
-    /// The server says the value is still current: the load ends with it,
-    /// the very same `Arc`, and its validators.
-    pub(crate) fn not_modified(self) -> Loaded {
-        Loaded {
-            value: self.value,
-            validators: Some(self.validators),
-            bytes: self.bytes,
-            age: Duration::ZERO,
-        }
-    }
-}
 
 /// The cache of one client (and of all its clones).
 pub(crate) struct Cache {

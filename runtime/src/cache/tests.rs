@@ -1,4 +1,5 @@
-use std::future::{pending, ready};
+use std::future::{Future, pending, ready};
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 

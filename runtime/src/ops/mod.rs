@@ -11,6 +11,7 @@ mod conditions;
 mod destroy;
 mod envelope;
 mod fetch;
+mod load;
 mod options;
 mod pages;
 mod patch;
