@@ -416,23 +416,9 @@ impl FakeApi {
     /// If the fake refuses it: its id is taken, it fails
     /// [`validate`](FakeApi::validate), or it does not serialize.
     pub fn insert<M: Model>(&self, value: M) -> M {
-        let json = serde_json::to_value(value).unwrap_or_else(|error| {
-            panic!("FakeApi::insert: the value does not serialize: {error}")
-        });
-        let mut state = self.lock();
-        let State {
-            resources,
-            revision,
-            ..
-        } = &mut *state;
-        let resource = find::<M>(resources);
-        match resource.create(json, None, revision) {
-            Ok(member) => typed(&member),
-            Err(refusal) => panic!(
-                "FakeApi::insert::<{}> refused the value: {}",
-                resource.name, refusal.message
-            ),
-        }
+        self.store("insert", value, |resource, json, revision| {
+            resource.create(json, None, revision)
+        })
     }
 
     /// Stores `value` in place of the member with its id, as a `PUT` would
@@ -444,32 +430,13 @@ impl FakeApi {
     /// If `value` has no id, the fake holds no member with it, or refuses
     /// the value (see [`insert`](FakeApi::insert)).
     pub fn replace<M: Model>(&self, value: M) -> M {
-        let json = serde_json::to_value(value).unwrap_or_else(|error| {
-            panic!("FakeApi::replace: the value does not serialize: {error}")
-        });
-        let mut state = self.lock();
-        let State {
-            resources,
-            revision,
-            ..
-        } = &mut *state;
-        let resource = find::<M>(resources);
-        let replaced = resource
-            .codec
-            .decode(&resource.routes, json.clone())
-            .and_then(|decoded| {
-                let id = decoded.id.ok_or_else(|| {
-                    Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "the value has no id")
-                })?;
-                resource.replace(&decoded.params, &id, json, revision)
-            });
-        match replaced {
-            Ok(member) => typed(&member),
-            Err(refusal) => panic!(
-                "FakeApi::replace::<{}> refused the value: {}",
-                resource.name, refusal.message
-            ),
-        }
+        self.store("replace", value, |resource, json, revision| {
+            let decoded = resource.codec.decode(&resource.routes, json.clone())?;
+            let id = decoded.id.ok_or_else(|| {
+                Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "the value has no id")
+            })?;
+            resource.replace(&decoded.params, &id, json, revision)
+        })
     }
 
     /// What the fake holds in `M`'s collection under these parameters
@@ -589,6 +556,35 @@ impl FakeApi {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.shared.state)
+    }
+
+    /// `value`, as JSON, stored by `write` into `M`'s resource with the
+    /// fake's revision counter, and returned as stored; what `insert` and
+    /// `replace` share. Panics, naming `verb`, if the value does not
+    /// serialize or the fake refuses it.
+    fn store<M: Model>(
+        &self,
+        verb: &str,
+        value: M,
+        write: impl FnOnce(&mut Resource, Value, &mut u64) -> Result<Member, Refusal>,
+    ) -> M {
+        let json = serde_json::to_value(value).unwrap_or_else(|error| {
+            panic!("FakeApi::{verb}: the value does not serialize: {error}")
+        });
+        let mut state = self.lock();
+        let State {
+            resources,
+            revision,
+            ..
+        } = &mut *state;
+        let resource = find::<M>(resources);
+        match write(resource, json, revision) {
+            Ok(member) => typed(&member),
+            Err(refusal) => panic!(
+                "FakeApi::{verb}::<{}> refused the value: {}",
+                resource.name, refusal.message
+            ),
+        }
     }
 
     fn with<M: Model, T>(&self, f: impl FnOnce(&mut Resource) -> T) -> T {
