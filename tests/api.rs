@@ -670,11 +670,7 @@ async fn e4_collections_under_the_parent_and_members_at_their_own_path() {
     .unwrap();
     edited.destroy(&client).await.unwrap();
 
-    let seen: Vec<(String, String)> = server
-        .requests()
-        .into_iter()
-        .map(|r| (r.method, r.path))
-        .collect();
+    let seen = server.calls();
     let expected = [
         ("GET", "/api/posts/1/comments"),
         ("POST", "/api/posts/1/comments"),

@@ -57,11 +57,7 @@ async fn h1_base_url_path_is_kept_with_or_without_a_trailing_slash() {
 
         one_of_each_method(&client).await;
 
-        let seen: Vec<(String, String)> = server
-            .requests()
-            .into_iter()
-            .map(|r| (r.method, r.path))
-            .collect();
+        let seen = server.calls();
         let expected = [
             ("GET", "/api/v1/users/7"),
             ("POST", "/api/v1/users"),
@@ -109,11 +105,7 @@ async fn h2_path_values_are_percent_encoded_as_one_segment() {
     repo("a/b c", Some("x y")).save(&client).await.unwrap();
     repo("a/b c", Some("x y")).destroy(&client).await.unwrap();
 
-    let seen: Vec<(String, String)> = server
-        .requests()
-        .into_iter()
-        .map(|r| (r.method, r.path))
-        .collect();
+    let seen = server.calls();
     let expected = [
         ("GET", path),
         ("POST", "/orgs/a%2Fb%20c/repos"),

@@ -273,6 +273,15 @@ impl Server {
         lock(&self.shared.log).clone()
     }
 
+    /// The method and path of every request received so far, in arrival
+    /// order: what a test compares with the calls it expects.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        lock(&self.shared.log)
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone()))
+            .collect()
+    }
+
     /// How many requests with this method and path have arrived, whether
     /// or not requests are recorded.
     pub fn count(&self, method: &str, path: &str) -> usize {
