@@ -8,6 +8,8 @@
 //! - `hit` (100,000): `User::fetch` of a cached id;
 //! - `fresh` (100,000): the same hit of a model with a `max_age`, so that
 //!   every hit reads the clock (the policy benchmark's hit);
+//! - `floor` (100,000): the hits' floor, building the path and reading an
+//!   `RwLock<HashMap<String, Arc<_>>>` plus an `Arc` clone;
 //! - `cold` (5,000): `User::fetch` of an id never fetched before (a cold key);
 //! - `reload` (5,000): `User::fetch_with(.., Fetch::reload())` of one id;
 //! - `peer` (5,000): a plain reqwest GET + `serde_json::from_slice` of a new id;
@@ -37,9 +39,10 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use backrest::{DEFAULT_SAVE_ALL_CONCURRENCY, Fetch};
@@ -71,12 +74,12 @@ fn main() {
         .collect();
     let side = args.first().map_or("cold", String::as_str);
     let (default_calls, requests_per_call) = match side {
-        "hit" | "fresh" => (100_000, 0),
+        "hit" | "fresh" | "floor" => (100_000, 0),
         "cold" | "reload" | "peer" => (5_000, 1),
         "coalesce" | "shared" => (200, 1),
         "save_all" | "buffer_unordered" => (2, 10_000),
         other => panic!(
-            "unknown side `{other}`: hit, fresh, cold, reload, peer, coalesce, shared, save_all or \
+            "unknown side `{other}`: hit, fresh, floor, cold, reload, peer, coalesce, shared, save_all or \
              buffer_unordered"
         ),
     };
@@ -91,6 +94,10 @@ fn main() {
     };
     let (client, http) = clients(&regime, &regime.base);
     client.prime(fresh(ID));
+    let floor = RwLock::new(HashMap::from([(
+        format!("/users/{ID}"),
+        Arc::new(fresh(ID)),
+    )]));
     let inputs = users(1, 10_000);
     let next_id = AtomicU64::new(1_000_000);
     let fresh = || next_id.fetch_add(1, Ordering::Relaxed);
@@ -101,6 +108,11 @@ fn main() {
                 match side {
                     "hit" => drop(black_box(User::fetch(&client, black_box(ID)).await)),
                     "fresh" => drop(black_box(Fresh::fetch(&client, black_box(ID)).await)),
+                    "floor" => {
+                        let path = format!("/users/{}", black_box(ID));
+                        let map = floor.read().unwrap_or_else(PoisonError::into_inner);
+                        drop(black_box(map.get(&path).cloned()));
+                    }
                     "cold" => drop(black_box(User::fetch(&client, fresh()).await)),
                     "reload" => drop(black_box(
                         User::fetch_with(&client, ID, Fetch::reload()).await,

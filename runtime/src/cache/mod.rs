@@ -2,7 +2,8 @@
 //! keys, and runs each *load* (a future that produces a value) for every
 //! caller that shares it.
 //!
-//! Its rooms: [`key`] (what a value is stored under), [`loaded`] (values,
+//! Its rooms: [`key`] (what a value is stored under), [`clock`] (when a
+//! value arrived, on the clocks its freshness is judged on), [`loaded`] (values,
 //! validators, what a load ends with), [`store`] (entries,
 //! numbers, floors, validators and the collection index), [`flight`] (one
 //! load in flight and its waiters) and this module, the [`Cache`] that ties
@@ -92,6 +93,7 @@
 //! flight that is never the last (cache lock), and the key and unused
 //! closure of a get that fails for want of a runtime (cache lock).
 
+mod clock;
 mod flight;
 mod key;
 mod loaded;
@@ -230,7 +232,7 @@ impl Cache {
             *seen = Seen::Nothing;
             return None;
         };
-        if policy.judge(stored.arrived) != Freshness::Fresh {
+        if policy.judge(&stored.arrived) != Freshness::Fresh {
             *seen = Seen::Value;
             return None;
         }
@@ -273,7 +275,7 @@ impl Cache {
         // load starting now may revalidate (R7), stale or not.
         let cached = self.values.peek(&key);
         let freshness = match (&cached, policy.reload) {
-            (Some(stored), false) => Some(policy.judge(stored.arrived)),
+            (Some(stored), false) => Some(policy.judge(&stored.arrived)),
             _ => None,
         };
         match (cached, freshness) {

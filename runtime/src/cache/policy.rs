@@ -1,10 +1,12 @@
 //! What a get may do with a cached value (ARCHITECTURE.md, P1): a
 //! [`Policy`] (reload, max age, stale window) judges a value's age on
-//! tokio's clock.
+//! tokio's clock (most fresh hits, on a coarse clock: see clock.rs).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::clock::Arrival;
 
 /// How a get may use what is cached: a reload never does; otherwise a value
 /// is fresh up to `max_age` (forever without one), then stale for
@@ -33,13 +35,17 @@ impl Policy {
         stale_while_revalidate: None,
     };
 
-    /// How usable a value that arrived then is now. Reads the clock only
-    /// for a value that can go stale.
+    /// How usable a value that arrived then is now. Reads a clock only for
+    /// a value that can go stale, and tokio's only for one that may be.
     #[inline]
-    pub(super) fn judge(&self, arrived: Instant) -> Freshness {
+    pub(super) fn judge(&self, arrival: &Arrival) -> Freshness {
         let Some(max_age) = self.max_age else {
             return Freshness::Fresh;
         };
+        if arrival.surely_younger_than(max_age) {
+            return Freshness::Fresh;
+        }
+        let arrived = arrival.at;
         let now = Instant::now();
         // Compared as instants: an addition and a comparison, where an age
         // (a subtraction of two instants) costs several times more. A

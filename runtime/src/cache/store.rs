@@ -41,12 +41,11 @@ use std::sync::Arc;
 
 use super::KeyRef;
 
-use foldhash::fast::RandomState;
-use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
-use tokio::time::Instant;
-
+use super::clock::Arrival;
 use super::flight::Flight;
 use super::{Key, Kind, Loaded, Revalidate, Validators, Value};
+use foldhash::fast::RandomState;
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 /// The bounded map of values: what a hit reads.
 pub(super) type Values = quick_cache::sync::Cache<Arc<Key>, Stored, Weigh, RandomState, Evicted>;
@@ -103,8 +102,8 @@ pub(super) struct Stored {
     pub(super) value: Value,
     pub(super) validators: Option<Arc<Validators>>,
     /// When the answer it came in arrived (or the write stored it): its age
-    /// runs from here, on tokio's clock.
-    pub(super) arrived: Instant,
+    /// runs from here.
+    pub(super) arrived: Arrival,
     /// Its weight, fixed when it is stored.
     weight: u64,
     /// Its body's length, kept for a revalidation that ends with it.
@@ -122,12 +121,11 @@ impl Stored {
     }
 
     fn new(key: &Key, number: u64, loaded: Loaded) -> Self {
-        let now = Instant::now();
         Stored {
             number,
             value: loaded.value,
             validators: loaded.validators,
-            arrived: now.checked_sub(loaded.age).unwrap_or(now),
+            arrived: Arrival::ago(loaded.age),
             weight: weigh(key, loaded.bytes),
             bytes: loaded.bytes,
         }
