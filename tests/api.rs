@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backrest::{Client, Fetch, Model, Paging, Retry};
-use backrest_testkit::{Reply, Request, Server};
+use backrest_testkit::{Gate, Reply, Request, Server};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -415,6 +415,65 @@ async fn e1_a_member_with_a_query_is_dropped_by_its_own_save_and_destroy() {
     ada().destroy(&client).await.unwrap();
     User::fetch_with(&client, 7, embed()).await.unwrap();
     assert_eq!(server.count("GET", "/api/users/7"), 3);
+}
+
+#[tokio::test]
+async fn e1_invalidating_a_member_drops_its_views_even_in_flight_and_no_other_s() {
+    let (server, client) = setup().await;
+    let user = |id: u64, name: &str| json!({"id": id, "name": name});
+    let gate = Gate::new();
+    server.on("GET", "/api/users/7", Reply::json(200, user(7, "view")));
+    server.on("GET", "/api/users/7", Reply::json(200, user(7, "member")));
+    server.on(
+        "GET",
+        "/api/users/8",
+        Reply::json(200, user(8, "other view")),
+    );
+    // After the invalidation: an answer from before it, held, then a new one.
+    server.on(
+        "GET",
+        "/api/users/7",
+        Reply::json(200, user(7, "before")).after(&gate),
+    );
+    server.on("GET", "/api/users/7", Reply::json(200, user(7, "after")));
+    let embed = || Fetch::new().query(&[("embed", "posts")]);
+    let other = || Fetch::new().query(&[("fields", "name")]);
+    assert_eq!(
+        User::fetch_with(&client, 7, embed()).await.unwrap().name,
+        "view"
+    );
+    assert_eq!(User::fetch(&client, 7).await.unwrap().name, "member");
+    let kept = User::fetch_with(&client, 8, embed()).await.unwrap();
+    assert_eq!(server.total(), 3);
+
+    User::invalidate(&client, 7);
+    let old = tokio::spawn({
+        let client = client.clone();
+        async move { User::fetch_with(&client, 7, other()).await }
+    });
+    bounded(server.wait_for(4)).await;
+    // A view of 7 requested before the next invalidation, answered after it.
+    User::invalidate(&client, 7);
+    gate.open();
+    assert_eq!(bounded(old).await.unwrap().unwrap().name, "before");
+
+    assert_eq!(
+        User::fetch_with(&client, 7, other()).await.unwrap().name,
+        "after",
+        "the answer from before the invalidation was not cached"
+    );
+    assert_eq!(server.count("GET", "/api/users/7"), 4);
+    let again = User::fetch_with(&client, 8, embed()).await.unwrap();
+    assert!(Arc::ptr_eq(&kept, &again), "another member's view stays");
+    assert_eq!(server.total(), 5);
+    // The member itself and its first view were dropped too: both ask
+    // again (and get the route's last reply, which repeats).
+    assert_eq!(
+        User::fetch_with(&client, 7, embed()).await.unwrap().name,
+        "after"
+    );
+    assert_eq!(User::fetch(&client, 7).await.unwrap().name, "after");
+    assert_eq!(server.count("GET", "/api/users/7"), 6);
 }
 
 #[tokio::test]

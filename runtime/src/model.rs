@@ -220,8 +220,9 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 
     /// Drops one member from `client`'s cache, without a request: the next
     /// plain fetch of it sends one, and no request in flight from before
-    /// this call is cached or joined. The type's collections are left as
-    /// they are.
+    /// this call is cached or joined. So do its fetches with a query
+    /// ([`Fetch::query`](crate::Fetch::query)), which are views of it; the
+    /// type's collections are left as they are.
     fn invalidate(client: &Client, params: Self::Params, id: Self::Id) {
         let path = Self::member_path(&params, &id);
         client

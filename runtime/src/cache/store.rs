@@ -332,13 +332,48 @@ impl State {
         garbage
     }
 
-    /// A member is forgotten: as [`State::destroyed`], but the type's
-    /// collections are left alone.
+    /// A member is forgotten: as [`State::destroyed`], but of the type's
+    /// collections only the member's views (the member with a query, E1,
+    /// keyed as collections) go with it.
     pub(super) fn invalidated(&mut self, values: &Values, key: &Key) -> Garbage {
         let number = self.next_number();
         let mut garbage = Garbage::default();
         self.evict(values, key, number, &mut garbage);
+        self.evict_views(values, key, number, &mut garbage);
         garbage
+    }
+
+    /// Takes the values of `member`'s views and raises the floors of those
+    /// with loads in flight to `number`.
+    fn evict_views(&mut self, values: &Values, member: &Key, number: u64, garbage: &mut Garbage) {
+        let is_view = |key: &Key| {
+            key.type_id == member.type_id
+                && key.kind == Kind::Collection
+                && key
+                    .path()
+                    .strip_prefix(member.path())
+                    .is_some_and(|query| query.starts_with('?'))
+        };
+        // One pass over the keys in flight and the type's collections with
+        // a value: an invalidation is rare, a store is not.
+        for (key, entry) in &mut self.entries {
+            if is_view(key) {
+                entry.floor = number;
+            }
+        }
+        if let Some(keys) = self.collections.get_mut(&member.type_id) {
+            keys.retain(|key| {
+                if !is_view(key) {
+                    return true;
+                }
+                if let Some((key, stored)) = values.remove(&key.borrowed()) {
+                    garbage.keys.push(key);
+                    garbage.values.push(stored);
+                }
+                garbage.keys.push(Arc::clone(key));
+                false
+            });
+        }
     }
 
     /// Every member and collection of a type is forgotten.

@@ -43,10 +43,11 @@ impl Cache {
         self.collect(garbage);
     }
 
-    /// Forgets a member: its value is dropped and its floor rises, so that
-    /// no load that started before now is cached for it, or joined. The
-    /// type's collections are left alone: nothing was written (a write
-    /// refused with 412, R8; an invalidation, P3).
+    /// Forgets a member and its views (the member with a query, E1): their
+    /// values are dropped and their floors rise, so that no load that
+    /// started before now is cached for them, or joined. The type's other
+    /// collections are left alone: nothing was written (a write refused
+    /// with 412, R8; an invalidation, P3).
     pub(crate) fn invalidated(&self, key: &Key) {
         let mut state = lock(&self.state);
         let garbage = state.invalidated(&self.values, key);
