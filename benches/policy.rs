@@ -118,25 +118,36 @@ where
     })
 }
 
-/// The median of `rounds` values of `f`.
-fn median(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
-    let mut values: Vec<f64> = (0..rounds).map(|_| f()).collect();
-    values.sort_by(f64::total_cmp);
-    values[rounds / 2]
-}
-
 const CALLS: usize = 200_000;
 const ROUNDS: usize = 15;
 
-/// Two threads on different keys: throughput over one thread's.
+/// Two threads on different keys: throughput over one thread's, the
+/// median of rounds that time each side in turn (ABBA), so that a noisy
+/// moment of the machine falls on both.
 fn scaling() -> (f64, f64, f64) {
     let client = primed_client();
-    let one = median(ROUNDS, || timed(1, CALLS, |_| drop(hit(&client, 1))));
-    let two = median(ROUNDS, || {
-        timed(2, CALLS, |thread| drop(hit(&client, 1 + thread as u64)))
-    });
-    // Two threads make twice the calls in `two` seconds.
-    (2.0 * one / two, one / CALLS as f64, two / CALLS as f64)
+    let one = || timed(1, CALLS, |_| drop(hit(&client, 1)));
+    let two = || timed(2, CALLS, |thread| drop(hit(&client, 1 + thread as u64)));
+    let (mut ones, mut twos, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (a, b) = if round % 2 == 0 {
+            let a = one();
+            (a, two())
+        } else {
+            let b = two();
+            (one(), b)
+        };
+        // Two threads make twice the calls in `b` seconds.
+        ratios.push(2.0 * a / b);
+        ones.push(a);
+        twos.push(b);
+    }
+    let middle = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[ROUNDS / 2]
+    };
+    let calls = CALLS as f64;
+    (middle(ratios), middle(ones) / calls, middle(twos) / calls)
 }
 
 /// Two threads on one key, backrest over moka: time per call.
