@@ -126,7 +126,9 @@ impl Flight {
     ///
     /// Called with the cache locked (the one place both locks are held), so
     /// that the key's newest flight and its taking waiters are one fact.
-    pub(super) fn join(&self) -> Option<(usize, Option<Load>)> {
+    /// The joiner's `waker` is parked in its slot at once: the end of the
+    /// load wakes it, and the joiner need not poll its waiter first.
+    pub(super) fn join(&self, waker: &Waker) -> Option<(usize, Option<Load>)> {
         let mut state = lock(&self.state);
         match &mut state.driver {
             Driver::Done(_) | Driver::Cancelled => return None,
@@ -146,6 +148,7 @@ impl Flight {
                 state.slots.len() - 1
             }
         };
+        state.park(slot, waker);
         Some((slot, inline))
     }
 

@@ -107,6 +107,7 @@ mod writes;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 
 use tokio::runtime::Handle;
 
@@ -163,7 +164,10 @@ pub(crate) enum Lookup {
     Hit(Value),
     /// The cached value, stale: one refresh is in flight for it.
     Stale(Value),
-    /// A load to wait for: joined (`true`) or started.
+    /// A load to wait for: joined (`true`: the waker given to `slow_get`
+    /// is parked, and the end of the load wakes it, so the waiter need not
+    /// be polled before then) or started (`false`: poll it, it may run the
+    /// load).
     Wait(Waiter, bool),
     /// A load was needed but cannot run: no Tokio runtime.
     Fail(Error),
@@ -213,7 +217,7 @@ impl Cache {
         let mut seen = Seen::Nothing;
         match self.hit(key, policy, &mut seen) {
             Some(value) => Lookup::Hit(value),
-            None => self.slow_get(key, policy, seen, load),
+            None => self.slow_get(key, policy, seen, Waker::noop(), load),
         }
     }
 
@@ -244,7 +248,8 @@ impl Cache {
     /// [`Cache::hit`] has just looked at and `seen`: under the cache lock, a
     /// key that had no value joins the load in flight if it may; otherwise
     /// the value is looked at again (a load may have stored one since), then
-    /// a load is joined or started.
+    /// a load is joined or started. A caller that joins a load parks
+    /// `waker`, its task's, as it joins.
     #[cold]
     #[inline(never)]
     pub(crate) fn slow_get(
@@ -252,6 +257,7 @@ impl Cache {
         key: KeyRef<'_>,
         policy: Policy,
         seen: Seen,
+        waker: &Waker,
         load: impl FnOnce(&Key, Option<Revalidate>, bool) -> Load,
     ) -> Lookup {
         let state = lock(&self.state);
@@ -265,7 +271,7 @@ impl Cache {
         // instead of taking it: newer, a round trip later.)
         if seen == Seen::Nothing
             && let Some(flight) = &joinable
-            && let Some((slot, inline)) = flight.join()
+            && let Some((slot, inline)) = flight.join(waker)
         {
             // Both locks held: see "Locks" in the module docs.
             drop(state);
@@ -302,7 +308,7 @@ impl Cache {
             (cached, _) => {
                 if let Some(flight) = joinable {
                     // Both locks held: see "Locks" in the module docs.
-                    if let Some((slot, inline)) = flight.join() {
+                    if let Some((slot, inline)) = flight.join(waker) {
                         drop(state);
                         return self.joined(flight, slot, inline);
                     }

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
@@ -178,12 +178,18 @@ where
             } => {
                 let mut found = None;
                 if let Some(value) =
-                    look_up::<M, T>(client, kind, write, &options, fill, &mut found)
+                    look_up::<M, T>(client, kind, write, &options, fill, cx.waker(), &mut found)
                 {
                     return Poll::Ready(downcast(value));
                 }
                 match found {
                     Some(Found::Value(value)) => return Poll::Ready(value.and_then(downcast)),
+                    // Its waker is parked: the load's end wakes this task,
+                    // and nothing needs the waiter polled before then.
+                    Some(Found::Joined(waiter)) => {
+                        this.step = Step::Wait(waiter);
+                        return Poll::Pending;
+                    }
                     Some(Found::Wait(waiter)) => waiter,
                     None => {
                         return Poll::Ready(Err(Error::internal("a fetch found nothing")));
@@ -209,8 +215,11 @@ where
 enum Found {
     /// Its answer: a stale hit, or an error.
     Value(Result<Value, Error>),
-    /// A load to wait for.
+    /// A load it started, to wait for: polled at once, since it may run
+    /// the load.
     Wait(Instrumented<Waiter>),
+    /// A load it joined, its waker parked.
+    Joined(Instrumented<Waiter>),
 }
 
 /// The first poll of a fetch: the key looked up, in the fetch's span.
@@ -223,6 +232,7 @@ fn look_up<M: Model, T>(
     write: impl FnOnce(&mut String),
     options: &Fetch,
     fill: fn(&mut T, Option<&str>),
+    waker: &Waker,
     found: &mut Option<Found>,
 ) -> Option<Value>
 where
@@ -268,28 +278,29 @@ where
             return Some(value);
         }
         let span = span();
-        let lookup = client
-            .cache()
-            .slow_get(key, policy, seen, |key, revalidate, refresh| {
-                let (span, started) = match (refresh, policy.reload) {
-                    // The refresh of a stale value: the caller's span says
-                    // `stale` and ends; the refresh is a span of its own.
-                    (true, _) => (
-                        trace::span!("backrest.refresh", M, key.path()),
-                        outcome::MISS,
-                    ),
-                    (false, true) => (span.clone(), outcome::RELOAD),
-                    (false, false) => (span.clone(), outcome::MISS),
-                };
-                // The fleet's cache, on the miss path only (F1).
-                let fleet = client.shared().map(|shared| Fleet {
-                    shared: Arc::clone(shared),
-                    key: shared.key::<M>(key.path()),
-                    ttl: M::MAX_AGE,
-                    reload: policy.reload,
+        let lookup =
+            client
+                .cache()
+                .slow_get(key, policy, seen, waker, |key, revalidate, refresh| {
+                    let (span, started) = match (refresh, policy.reload) {
+                        // The refresh of a stale value: the caller's span says
+                        // `stale` and ends; the refresh is a span of its own.
+                        (true, _) => (
+                            trace::span!("backrest.refresh", M, key.path()),
+                            outcome::MISS,
+                        ),
+                        (false, true) => (span.clone(), outcome::RELOAD),
+                        (false, false) => (span.clone(), outcome::MISS),
+                    };
+                    // The fleet's cache, on the miss path only (F1).
+                    let fleet = client.shared().map(|shared| Fleet {
+                        shared: Arc::clone(shared),
+                        key: shared.key::<M>(key.path()),
+                        ttl: M::MAX_AGE,
+                        reload: policy.reload,
+                    });
+                    load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
                 });
-                load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
-            });
         *found = Some(match lookup {
             Lookup::Hit(value) => {
                 span.record("outcome", outcome::HIT);
@@ -299,12 +310,11 @@ where
                 span.record("outcome", outcome::STALE);
                 Found::Value(Ok(value))
             }
-            Lookup::Wait(waiter, joined) => {
-                if joined {
-                    span.record("outcome", outcome::JOIN);
-                }
-                Found::Wait(waiter.instrument(span))
+            Lookup::Wait(waiter, true) => {
+                span.record("outcome", outcome::JOIN);
+                Found::Joined(waiter.instrument(span))
             }
+            Lookup::Wait(waiter, false) => Found::Wait(waiter.instrument(span)),
             Lookup::Fail(error) => {
                 trace::failed(&span, &error);
                 Found::Value(Err(error))
