@@ -121,62 +121,66 @@ where
 const CALLS: usize = 200_000;
 const ROUNDS: usize = 15;
 
+/// `ROUNDS` timings of `a` and `b`, each round timing them in turn, first
+/// one then the other (ABBA), so that a noisy moment of the machine falls
+/// on both.
+fn in_turn(a: impl Fn() -> f64, b: impl Fn() -> f64) -> Vec<(f64, f64)> {
+    (0..ROUNDS)
+        .map(|round| {
+            if round % 2 == 0 {
+                let a = a();
+                (a, b())
+            } else {
+                let b = b();
+                (a(), b)
+            }
+        })
+        .collect()
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Two threads on different keys: throughput over one thread's, the
-/// median of rounds that time each side in turn (ABBA), so that a noisy
-/// moment of the machine falls on both.
+/// median of rounds that time each in turn.
 fn scaling() -> (f64, f64, f64) {
     let client = primed_client();
-    let one = || timed(1, CALLS, |_| drop(hit(&client, 1)));
-    let two = || timed(2, CALLS, |thread| drop(hit(&client, 1 + thread as u64)));
-    let (mut ones, mut twos, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (a, b) = if round % 2 == 0 {
-            let a = one();
-            (a, two())
-        } else {
-            let b = two();
-            (one(), b)
-        };
-        // Two threads make twice the calls in `b` seconds.
-        ratios.push(2.0 * a / b);
-        ones.push(a);
-        twos.push(b);
-    }
-    let middle = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[ROUNDS / 2]
-    };
+    let rounds = in_turn(
+        || timed(1, CALLS, |_| drop(hit(&client, 1))),
+        || timed(2, CALLS, |thread| drop(hit(&client, 1 + thread as u64))),
+    );
+    // Two threads make twice the calls in `two` seconds.
+    let ratios = rounds.iter().map(|(one, two)| 2.0 * one / two).collect();
     let calls = CALLS as f64;
-    (middle(ratios), middle(ones) / calls, middle(twos) / calls)
+    (
+        median(ratios),
+        median(rounds.iter().map(|(one, _)| *one).collect()) / calls,
+        median(rounds.iter().map(|(_, two)| *two).collect()) / calls,
+    )
 }
 
 /// Two threads on one key, backrest over moka: time per call.
 fn one_key() -> (f64, f64, f64) {
     let client = primed_client();
     let moka = moka_with(&[1]);
-    let mut ratios = Vec::new();
-    let (mut ours_sum, mut peer_sum) = (0.0, 0.0);
-    for round in 0..ROUNDS {
-        let ours = || timed(2, CALLS, |_| drop(hit(&client, black_box(1))));
-        let peer = || {
+    let rounds = in_turn(
+        || timed(2, CALLS, |_| drop(hit(&client, black_box(1)))),
+        || {
             timed(2, CALLS, |_| {
                 drop(moka.get(&format!("/users/{}", black_box(1))));
             })
-        };
-        let (a, b) = if round % 2 == 0 {
-            let a = ours();
-            (a, peer())
-        } else {
-            let b = peer();
-            (ours(), b)
-        };
-        ratios.push(a / b);
-        ours_sum += a;
-        peer_sum += b;
-    }
-    ratios.sort_by(f64::total_cmp);
+        },
+    );
+    let ratios = rounds.iter().map(|(ours, peer)| ours / peer).collect();
     let per = |sum: f64| sum / (ROUNDS * CALLS) as f64;
-    (ratios[ROUNDS / 2], per(ours_sum), per(peer_sum))
+    (
+        median(ratios),
+        per(rounds.iter().map(|(ours, _)| ours).sum()),
+        per(rounds.iter().map(|(_, peer)| peer).sum()),
+    )
 }
 
 /// Keys 0..n drawn with probability proportional to 1 / (rank + 1).
