@@ -301,7 +301,10 @@ async fn generic_code_calls_the_trait() {
 /// it is polled, so a value saved or invalidated between its creation and
 /// its first poll is what it sees. It is also small (it holds its
 /// arguments, then its waiter, never both): callers put thousands of them
-/// in `join_all`, and each is moved a few times on the way.
+/// in `join_all`, and each is moved a few times on the way. 40 bytes for
+/// an integer id on 64 bits: `join_all`'s task of it then stays within glibc's
+/// fast bins (at most 128 bytes), as `Shared`'s does (ARCHITECTURE.md,
+/// "The fetch's future").
 #[tokio::test]
 async fn a_fetch_does_nothing_until_polled_and_stays_small() {
     let (server, client) = setup().await;
@@ -312,7 +315,12 @@ async fn a_fetch_does_nothing_until_polled_and_stays_small() {
     );
     let fetch = User::fetch(&client, 7);
     let bytes = size_of_val(&fetch);
-    assert!(bytes <= 96, "a fetch's future takes {bytes} bytes");
+    let most = if cfg!(target_pointer_width = "64") {
+        40
+    } else {
+        96
+    };
+    assert!(bytes <= most, "a fetch's future takes {bytes} bytes");
     client.prime(User {
         id: Some(7),
         name: "Primed".to_owned(),

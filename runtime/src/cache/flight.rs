@@ -19,8 +19,12 @@ use tokio::task::AbortHandle;
 use super::{Cache, Key, Load, Value, lock};
 use crate::Error;
 
+/// A waiter's place among its flight's: an index into its slots. A
+/// `u32`, so that a fetch's future stays small (see ops/fetch.rs).
+pub(super) type Slot = u32;
+
 /// The slot of a flight's first caller, the one that started it.
-pub(super) const FIRST_SLOT: usize = 0;
+pub(super) const FIRST_SLOT: Slot = 0;
 
 /// One load in flight, shared by its waiters.
 pub(super) struct Flight {
@@ -88,7 +92,7 @@ struct FlightState {
     /// Each waiter's parked waker, by slot.
     slots: Vec<Option<Waker>>,
     /// Slots of waiters that left, to reuse.
-    free: Vec<usize>,
+    free: Vec<Slot>,
     /// How many waiters have not left (nor taken the outcome).
     live: usize,
 }
@@ -128,26 +132,35 @@ impl Flight {
     /// that the key's newest flight and its taking waiters are one fact.
     /// The joiner's `waker` is parked in its slot at once: the end of the
     /// load wakes it, and the joiner need not poll its waiter first.
-    pub(super) fn join(&self, waker: &Waker) -> Option<(usize, Option<Load>)> {
+    pub(super) fn join(&self, waker: &Waker) -> Option<(Slot, Option<Load>)> {
         let mut state = lock(&self.state);
         match &mut state.driver {
             Driver::Done(_) | Driver::Cancelled => return None,
-            Driver::Polling { spawn_requested } => *spawn_requested = true,
-            Driver::Building
+            Driver::Polling { .. }
+            | Driver::Building
             | Driver::Inline(_)
             | Driver::Spawning
             | Driver::Task(_)
             | Driver::Finishing => {}
         }
-        state.live += 1;
-        let inline = state.take_inline(Driver::Spawning);
         let slot = match state.free.pop() {
             Some(slot) => slot,
             None => {
+                // A new slot needs an index, and 4 billion waiters at once
+                // cannot fit in memory; failing that, the caller starts a
+                // load of its own.
+                let Ok(slot) = Slot::try_from(state.slots.len()) else {
+                    return None;
+                };
                 state.slots.push(None);
-                state.slots.len() - 1
+                slot
             }
         };
+        if let Driver::Polling { spawn_requested } = &mut state.driver {
+            *spawn_requested = true;
+        }
+        state.live += 1;
+        let inline = state.take_inline(Driver::Spawning);
         state.park(slot, waker);
         Some((slot, inline))
     }
@@ -181,13 +194,13 @@ impl Flight {
 
     /// Sets the outcome and takes every parked waker but `caller`'s, to wake
     /// once unlocked.
-    pub(super) fn set_outcome(&self, outcome: Outcome, caller: Option<usize>) -> Vec<Waker> {
+    pub(super) fn set_outcome(&self, outcome: Outcome, caller: Option<Slot>) -> Vec<Waker> {
         let mut state = lock(&self.state);
         // Set once: this runs once per flight, from `Cache::finish`.
         let _ = self.done.set(outcome.clone());
         state.driver = Driver::Done(outcome);
         if let Some(caller) = caller {
-            state.slots[caller] = None;
+            state.slots[caller as usize] = None;
         }
         state.slots.iter_mut().filter_map(Option::take).collect()
     }
@@ -232,8 +245,8 @@ impl FlightState {
         }
     }
 
-    fn release(&mut self, slot: usize) {
-        self.slots[slot] = None;
+    fn release(&mut self, slot: Slot) {
+        self.slots[slot as usize] = None;
         // A slot is reused only by a caller that joins, and none joins a
         // load that is over.
         if !matches!(self.driver, Driver::Done(_) | Driver::Cancelled) {
@@ -242,8 +255,8 @@ impl FlightState {
         self.live -= 1;
     }
 
-    fn park(&mut self, slot: usize, waker: &Waker) {
-        match &mut self.slots[slot] {
+    fn park(&mut self, slot: Slot, waker: &Waker) {
+        match &mut self.slots[slot as usize] {
             Some(parked) if parked.will_wake(waker) => {}
             parked => *parked = Some(waker.clone()),
         }
@@ -289,12 +302,12 @@ impl Drop for Unfinished {
 pub(crate) struct Waiter {
     cache: Arc<Cache>,
     flight: Arc<Flight>,
-    slot: usize,
+    slot: Slot,
     done: bool,
 }
 
 impl Waiter {
-    pub(super) fn new(cache: Arc<Cache>, flight: Arc<Flight>, slot: usize) -> Self {
+    pub(super) fn new(cache: Arc<Cache>, flight: Arc<Flight>, slot: Slot) -> Self {
         Waiter {
             cache,
             flight,
@@ -365,7 +378,7 @@ impl Waiter {
 /// The outcome of a finished load for the waiter in `slot`, which leaves
 /// it, with the flight locked by the caller: a poll that finds the outcome
 /// locks once.
-fn outcome_for(mut state: MutexGuard<'_, FlightState>, slot: usize) -> Option<Outcome> {
+fn outcome_for(mut state: MutexGuard<'_, FlightState>, slot: Slot) -> Option<Outcome> {
     let Driver::Done(outcome) = &state.driver else {
         return None;
     };

@@ -112,7 +112,7 @@ use std::task::Waker;
 use tokio::runtime::Handle;
 
 pub(crate) use self::flight::Waiter;
-use self::flight::{FIRST_SLOT, Flight, Outcome};
+use self::flight::{FIRST_SLOT, Flight, Outcome, Slot};
 pub(crate) use self::key::{Key, KeyRef, Kind};
 pub(crate) use self::loaded::{Load, Loaded, Revalidate, Validators, Value};
 use self::policy::Freshness;
@@ -326,7 +326,7 @@ impl Cache {
     /// A get joined `flight` in `slot` (with the cache lock, now released):
     /// its waiter. `inline` is the load its first caller was to run, which
     /// now moves to a task of its own.
-    fn joined(self: &Arc<Self>, flight: Arc<Flight>, slot: usize, inline: Option<Load>) -> Lookup {
+    fn joined(self: &Arc<Self>, flight: Arc<Flight>, slot: Slot, inline: Option<Load>) -> Lookup {
         self.stats.joined();
         if let Some(load) = inline {
             flight.spawn(self, load);
@@ -420,7 +420,7 @@ impl Cache {
     /// hands the outcome to every waiter and wakes them. Runs once per load.
     /// `caller` is the waiter that ran the load inline, if one did: it needs
     /// no wake-up.
-    fn finish(&self, flight: &Arc<Flight>, result: Result<Loaded, Error>, caller: Option<usize>) {
+    fn finish(&self, flight: &Arc<Flight>, result: Result<Loaded, Error>, caller: Option<Slot>) {
         if !flight.claim_end() {
             return;
         }

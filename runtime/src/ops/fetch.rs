@@ -10,8 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use tracing::Instrument;
-use tracing::instrument::Instrumented;
+use tracing::Span;
 
 use super::load::{Fleet, load};
 use super::options::Fetch;
@@ -31,12 +30,10 @@ pub(crate) fn fetch<M: Model>(
     id: M::Id,
     options: Fetch,
 ) -> impl Future<Output = Result<Arc<M>, Error>> + Send + '_ {
-    cached::<M, M, _>(
+    cached::<M, One, _>(
         client,
-        Kind::Member,
         move |path| M::write_member_path(&params, &id, path),
         options,
-        fill_etag::<M>,
     )
 }
 
@@ -47,13 +44,7 @@ pub(crate) fn fetch_at<M: Model>(
     path: String,
     options: Fetch,
 ) -> impl Future<Output = Result<Arc<M>, Error>> + Send + '_ {
-    cached::<M, M, _>(
-        client,
-        Kind::Member,
-        move |buffer| buffer.push_str(&path),
-        options,
-        fill_etag::<M>,
-    )
+    cached::<M, One, _>(client, move |buffer| buffer.push_str(&path), options)
 }
 
 pub(crate) fn fetch_all<M: Model>(
@@ -61,14 +52,48 @@ pub(crate) fn fetch_all<M: Model>(
     params: M::Params,
     options: Fetch,
 ) -> impl Future<Output = Result<Arc<Vec<M>>, Error>> + Send + '_ {
-    // A collection's items have no `ETag` of their own.
-    cached::<M, Vec<M>, _>(
+    cached::<M, All, _>(
         client,
-        Kind::Collection,
         move |path| M::write_collection_path(&params, path),
         options,
-        |_, _| {},
     )
+}
+
+/// What a fetch of model `M` resolves to: a member ([`One`]) or the
+/// collection ([`All`]). A type, not a field, so that a fetch's future
+/// carries neither its kind nor how to fill its value.
+trait Shape<M>: 'static {
+    /// The value fetched.
+    type Value: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static;
+    /// What its key is.
+    const KIND: Kind;
+    /// Fills the value with its answer's `ETag`.
+    fn fill(value: &mut Self::Value, etag: Option<&str>);
+}
+
+/// A member.
+enum One {}
+
+/// A collection.
+enum All {}
+
+impl<M: Model> Shape<M> for One {
+    type Value = M;
+    const KIND: Kind = Kind::Member;
+
+    /// A member's `#[model(etag)]` field holds its answer's `ETag`,
+    /// verbatim (R8); a model without one ignores it.
+    fn fill(value: &mut M, etag: Option<&str>) {
+        value.set_etag(etag.map(str::to_owned));
+    }
+}
+
+impl<M: Model> Shape<M> for All {
+    type Value = Vec<M>;
+    const KIND: Kind = Kind::Collection;
+
+    /// A collection's items have no `ETag` of their own.
+    fn fill(_: &mut Vec<M>, _: Option<&str>) {}
 }
 
 thread_local! {
@@ -98,35 +123,24 @@ fn with_path<R>(write: impl FnOnce(&mut String), then: impl FnOnce(&str) -> R) -
     })
 }
 
-/// A member's `#[model(etag)]` field holds its answer's `ETag`, verbatim
-/// (R8); a model without one ignores it.
-fn fill_etag<M: Model>(value: &mut M, etag: Option<&str>) {
-    value.set_etag(etag.map(str::to_owned));
-}
-
-/// A cached GET of the path `write` writes, decoded as a `T` and `fill`ed
-/// with its answer's `ETag`, under the key of model `M`, in a
-/// `backrest.fetch` (or `fetch_all`) span.
-fn cached<M: Model, T, W>(
+/// A cached GET of the path `write` writes, decoded as the [`Shape`] `S`
+/// of model `M` and keyed as it, in a `backrest.fetch` (or `fetch_all`)
+/// span.
+fn cached<M: Model, S: Shape<M>, W>(
     client: &Client,
-    kind: Kind,
     write: W,
     options: Fetch,
-    fill: fn(&mut T, Option<&str>),
-) -> Cached<'_, M, T, W>
+) -> Cached<'_, M, S, W>
 where
-    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     W: FnOnce(&mut String) + Send,
 {
     Cached {
         step: Step::Start {
             client,
-            kind,
             write,
             options,
-            fill,
         },
-        model: PhantomData,
+        shape: PhantomData,
     }
 }
 
@@ -135,50 +149,48 @@ where
 /// stale hit, an error) or keeps the waiter of the load it joined or
 /// started.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub(crate) struct Cached<'a, M, T, W> {
-    step: Step<'a, T, W>,
-    model: PhantomData<fn() -> M>,
+struct Cached<'a, M, S, W> {
+    step: Step<'a, W>,
+    shape: PhantomData<fn() -> (M, S)>,
 }
 
-enum Step<'a, T, W> {
+enum Step<'a, W> {
     /// Not polled yet: the fetch's arguments.
     Start {
         client: &'a Client,
-        kind: Kind,
         write: W,
         options: Fetch,
-        fill: fn(&mut T, Option<&str>),
     },
-    /// Waiting for a load, in the fetch's span.
-    Wait(Instrumented<Waiter>),
+    /// Waiting for a load, and the fetch's span, kept open until then. The
+    /// load runs in that span itself (load.rs), so polling the waiter need
+    /// not enter it; a disabled span is not kept at all, and an enabled one
+    /// is boxed, so that the future stays small.
+    Wait(Waiter, Option<Box<Span>>),
     /// Resolved.
     Done,
 }
 
 // No field is ever pinned: the arguments are moved out on the first poll,
 // and the waiter is `Unpin` itself (polled with `Pin::new`).
-impl<M, T, W> Unpin for Cached<'_, M, T, W> {}
+impl<M, S, W> Unpin for Cached<'_, M, S, W> {}
 
-impl<M: Model, T, W> Future for Cached<'_, M, T, W>
+impl<M: Model, S: Shape<M>, W> Future for Cached<'_, M, S, W>
 where
-    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     W: FnOnce(&mut String) + Send,
 {
-    type Output = Result<Arc<T>, Error>;
+    type Output = Result<Arc<S::Value>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut waiter = match std::mem::replace(&mut this.step, Step::Done) {
+        let (mut waiter, span) = match std::mem::replace(&mut this.step, Step::Done) {
             Step::Start {
                 client,
-                kind,
                 write,
                 options,
-                fill,
             } => {
                 let mut found = None;
                 if let Some(value) =
-                    look_up::<M, T>(client, kind, write, &options, fill, cx.waker(), &mut found)
+                    look_up::<M, S>(client, write, &options, cx.waker(), &mut found)
                 {
                     return Poll::Ready(downcast(value));
                 }
@@ -186,17 +198,17 @@ where
                     Some(Found::Value(value)) => return Poll::Ready(value.and_then(downcast)),
                     // Its waker is parked: the load's end wakes this task,
                     // and nothing needs the waiter polled before then.
-                    Some(Found::Joined(waiter)) => {
-                        this.step = Step::Wait(waiter);
+                    Some(Found::Joined(waiter, span)) => {
+                        this.step = Step::Wait(waiter, span);
                         return Poll::Pending;
                     }
-                    Some(Found::Wait(waiter)) => waiter,
+                    Some(Found::Wait(waiter, span)) => (waiter, span),
                     None => {
                         return Poll::Ready(Err(Error::internal("a fetch found nothing")));
                     }
                 }
             }
-            Step::Wait(waiter) => waiter,
+            Step::Wait(waiter, span) => (waiter, span),
             Step::Done => {
                 return Poll::Ready(Err(Error::internal("a fetch was polled after it resolved")));
             }
@@ -204,7 +216,7 @@ where
         match Pin::new(&mut waiter).poll(cx) {
             Poll::Ready(value) => Poll::Ready(value.and_then(downcast)),
             Poll::Pending => {
-                this.step = Step::Wait(waiter);
+                this.step = Step::Wait(waiter, span);
                 Poll::Pending
             }
         }
@@ -217,33 +229,33 @@ enum Found {
     Value(Result<Value, Error>),
     /// A load it started, to wait for: polled at once, since it may run
     /// the load.
-    Wait(Instrumented<Waiter>),
+    Wait(Waiter, Option<Box<Span>>),
     /// A load it joined, its waker parked.
-    Joined(Instrumented<Waiter>),
+    Joined(Waiter, Option<Box<Span>>),
+}
+
+/// The span a waiting fetch keeps open: none if it is disabled.
+fn kept(span: Span) -> Option<Box<Span>> {
+    (!span.is_disabled()).then(|| Box::new(span))
 }
 
 /// The first poll of a fetch: the key looked up, in the fetch's span.
 /// Returns a fresh hit; anything else is put in `found`. (A hit, the
 /// common case, is a pointer pair and comes back in registers; the rest
 /// is larger.)
-fn look_up<M: Model, T>(
+fn look_up<M: Model, S: Shape<M>>(
     client: &Client,
-    kind: Kind,
     write: impl FnOnce(&mut String),
     options: &Fetch,
-    fill: fn(&mut T, Option<&str>),
     waker: &Waker,
     found: &mut Option<Found>,
-) -> Option<Value>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-{
+) -> Option<Value> {
     let policy = options.policy::<M>();
     // A member with a query is a view of it, invalidated like a
     // collection by every write of the type (E1).
     let (kind, query) = match options.checked_query() {
         Ok(Some(query)) => (Kind::Collection, Some(query)),
-        Ok(None) => (kind, None),
+        Ok(None) => (S::KIND, None),
         Err(message) => {
             let mut path = String::new();
             write(&mut path);
@@ -299,7 +311,15 @@ where
                         ttl: M::MAX_AGE,
                         reload: policy.reload,
                     });
-                    load::<M, T>(client, key.path(), revalidate, fill, span, started, fleet)
+                    load::<M, S::Value>(
+                        client,
+                        key.path(),
+                        revalidate,
+                        S::fill,
+                        span,
+                        started,
+                        fleet,
+                    )
                 });
         *found = Some(match lookup {
             Lookup::Hit(value) => {
@@ -312,9 +332,9 @@ where
             }
             Lookup::Wait(waiter, true) => {
                 span.record("outcome", outcome::JOIN);
-                Found::Joined(waiter.instrument(span))
+                Found::Joined(waiter, kept(span))
             }
-            Lookup::Wait(waiter, false) => Found::Wait(waiter.instrument(span)),
+            Lookup::Wait(waiter, false) => Found::Wait(waiter, kept(span)),
             Lookup::Fail(error) => {
                 trace::failed(&span, &error);
                 Found::Value(Err(error))
