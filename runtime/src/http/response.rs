@@ -86,7 +86,9 @@ pub(super) fn decode<T: DeserializeOwned>(
 /// A non-2xx answer whose body is being read for its error. It lives
 /// outside the attempt (whose future the attempt's timeout drops), so that
 /// an error body that stalls past the timeout still reports its status, as
-/// a body that fails midway does (S3, R1).
+/// a body that fails midway does (S3, R1). Boxed there (`Option<Box<_>>`):
+/// it is kept across every attempt's await, in the future of every request
+/// (see `Http::send`), and only an error answer fills it.
 pub(super) struct Rejection {
     status: StatusCode,
     headers: HeaderMap,
@@ -115,14 +117,14 @@ pub(super) async fn status_error(
     method: &Method,
     url: &str,
     response: &mut Response,
-    rejection: &mut Option<Rejection>,
+    rejection: &mut Option<Box<Rejection>>,
 ) -> Error {
-    let reading = rejection.insert(Rejection {
+    let reading = rejection.insert(Box::new(Rejection {
         status: response.status(),
         headers: std::mem::take(response.headers_mut()),
         url: url.to_owned(),
         body: Vec::new(),
-    });
+    }));
     // A body that fails midway still leaves the status to report.
     while let Ok(Some(chunk)) = response.chunk().await {
         reading.body.extend_from_slice(&chunk);
