@@ -28,6 +28,12 @@ pub(super) const FIRST_SLOT: Slot = 0;
 
 /// One load in flight, shared by its waiters.
 pub(super) struct Flight {
+    /// The cache the flight is in: its waiters reach it through here, so
+    /// that a waiter holds one `Arc`, not two (ARCHITECTURE.md, "The
+    /// fetch's future"). The cache holds the flight only while it is in
+    /// flight (`State::entries`), and whoever keeps it in flight (a waiter,
+    /// its task) holds the cache anyway, so the cycle ends with the flight.
+    pub(super) cache: Arc<Cache>,
     pub(super) key: Arc<Key>,
     /// The load's start number.
     pub(super) start: u64,
@@ -109,8 +115,9 @@ pub(super) struct Outcome {
 
 impl Flight {
     /// A flight whose first caller (in [`FIRST_SLOT`]) is building its load.
-    pub(super) fn new(key: Arc<Key>, start: u64, runtime: Handle) -> Self {
+    pub(super) fn new(cache: Arc<Cache>, key: Arc<Key>, start: u64, runtime: Handle) -> Self {
         Flight {
+            cache,
             key,
             start,
             runtime,
@@ -236,6 +243,12 @@ impl FlightState {
     /// Takes the load its only caller holds inline, if it does, and leaves
     /// the flight in `then`.
     fn take_inline(&mut self, then: Driver) -> Option<Load> {
+        // Looked at before anything moves: every joiner but the first finds
+        // no inline load, and swapping the driver out and back (and dropping
+        // the placeholder) was a fifth of its join.
+        if !matches!(self.driver, Driver::Inline(_)) {
+            return None;
+        }
         match mem::replace(&mut self.driver, then) {
             Driver::Inline(load) => Some(load),
             other => {
@@ -292,7 +305,8 @@ struct Unfinished {
 impl Drop for Unfinished {
     fn drop(&mut self) {
         if self.armed {
-            self.cache
+            self.flight
+                .cache
                 .finish(&self.flight, Err(Error::interrupted()), None);
         }
     }
@@ -300,16 +314,14 @@ impl Drop for Unfinished {
 
 /// One caller's wait for a load: a future of the load's value.
 pub(crate) struct Waiter {
-    cache: Arc<Cache>,
     flight: Arc<Flight>,
     slot: Slot,
     done: bool,
 }
 
 impl Waiter {
-    pub(super) fn new(cache: Arc<Cache>, flight: Arc<Flight>, slot: Slot) -> Self {
+    pub(super) fn new(flight: Arc<Flight>, slot: Slot) -> Self {
         Waiter {
-            cache,
             flight,
             slot,
             done: false,
@@ -336,7 +348,7 @@ impl Waiter {
                 if joined || state.live > 1 {
                     state.driver = Driver::Spawning;
                     drop(state);
-                    self.flight.spawn(&self.cache, load);
+                    self.flight.spawn(&self.flight.cache, load);
                 } else {
                     state.driver = Driver::Inline(load);
                 }
@@ -345,13 +357,16 @@ impl Waiter {
             // The flight ends before the load is dropped: a load that panics
             // when dropped must not leave other waiters pending.
             Ok(Poll::Ready(result)) => {
-                self.cache.finish(&self.flight, result, Some(self.slot));
+                self.flight
+                    .cache
+                    .finish(&self.flight, result, Some(self.slot));
                 let outcome = self.take_outcome();
                 drop(load);
                 outcome
             }
             Err(panic) => {
-                self.cache
+                self.flight
+                    .cache
                     .finish(&self.flight, Err(Error::panicked()), Some(self.slot));
                 self.done = true;
                 lock(&self.flight.state).release(self.slot);
@@ -371,7 +386,7 @@ impl Waiter {
             return Poll::Ready(Err(Error::internal("a finished load has no outcome")));
         };
         self.done = true;
-        Poll::Ready(self.cache.resolve(&self.flight, outcome))
+        Poll::Ready(self.flight.cache.resolve(&self.flight, outcome))
     }
 }
 
@@ -432,7 +447,7 @@ impl Drop for Waiter {
             let inline = state.take_inline(Driver::Spawning);
             drop(state);
             if let Some(load) = inline {
-                self.flight.spawn(&self.cache, load);
+                self.flight.spawn(&self.flight.cache, load);
             }
             return;
         }
@@ -440,7 +455,7 @@ impl Drop for Waiter {
         drop(state);
         // Forget the load first, so that the key is consistent whatever
         // dropping the load does.
-        self.cache.abandon(&self.flight);
+        self.flight.cache.abandon(&self.flight);
         match driver {
             Driver::Task(task) => task.abort(),
             // An inline load is dropped here.

@@ -331,7 +331,7 @@ impl Cache {
         if let Some(load) = inline {
             flight.spawn(self, load);
         }
-        Lookup::Wait(Waiter::new(Arc::clone(self), flight, slot), true)
+        Lookup::Wait(Waiter::new(flight, slot), true)
     }
 
     /// Starts a load of `key` and returns its first waiter. Takes the cache
@@ -348,13 +348,18 @@ impl Cache {
             return Err(Error::no_runtime());
         };
         let start = state.next_number();
-        let flight = Arc::new(Flight::new(Arc::new(key.to_key()), start, runtime));
+        let flight = Arc::new(Flight::new(
+            Arc::clone(self),
+            Arc::new(key.to_key()),
+            start,
+            runtime,
+        ));
         state.started(&flight);
         drop(state);
 
         // The waiter exists before the load is built, so that a panic while
         // building it still ends the flight.
-        let waiter = Waiter::new(Arc::clone(self), flight, FIRST_SLOT);
+        let waiter = Waiter::new(flight, FIRST_SLOT);
         let flight = waiter.flight();
         let load = match catch_unwind(AssertUnwindSafe(|| load(&flight.key, revalidate, refresh))) {
             Ok(load) => load,

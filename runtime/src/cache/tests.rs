@@ -412,6 +412,39 @@ fn when_the_last_two_waiters_leave_together_the_load_is_dropped() {
     assert_eq!(orphans, 0, "loads left running for nobody");
 }
 
+/// A flight holds its cache (its waiters reach the cache through it), and
+/// the cache holds its flights in flight: the cycle ends with the flight,
+/// so a cache outlives its clients only while something waits.
+#[tokio::test]
+async fn a_cache_is_freed_once_nothing_waits_on_its_flights() {
+    let cache = Arc::new(Cache::default());
+    let freed = Arc::downgrade(&cache);
+    let mut first = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+        Box::pin(pending())
+    }));
+    assert!(poll_once(first.as_mut()).is_pending(), "runs inline");
+    let mut second = waiter(cache.get(key("/a").borrowed(), Policy::PLAIN, |_, _, _| {
+        panic!("a plain get joins the load in flight")
+    }));
+    assert!(poll_once(second.as_mut()).is_pending(), "moved to a task");
+    let done = waiter(cache.get(key("/b").borrowed(), Policy::PLAIN, |_, _, _| {
+        Box::pin(ready(Ok(loaded(1))))
+    }));
+    assert_eq!(done.await.unwrap().downcast_ref::<u32>(), Some(&1));
+    drop(cache);
+    settle().await;
+    assert!(freed.upgrade().is_some(), "held while two wait");
+    drop(first);
+    drop(second);
+    // The load's task is aborted, and drops its hold when the runtime
+    // next runs it.
+    settle().await;
+    assert!(
+        freed.upgrade().is_none(),
+        "nothing waits: the cache is freed"
+    );
+}
+
 #[tokio::test]
 async fn an_invalidated_collection_does_not_keep_its_value() {
     let cache = Arc::new(Cache::default());

@@ -323,15 +323,15 @@ fn look_up<M: Model, S: Shape<M>>(
                 });
         *found = Some(match lookup {
             Lookup::Hit(value) => {
-                span.record("outcome", outcome::HIT);
+                trace::record_outcome(&span, outcome::HIT);
                 Found::Value(Ok(value))
             }
             Lookup::Stale(value) => {
-                span.record("outcome", outcome::STALE);
+                trace::record_outcome(&span, outcome::STALE);
                 Found::Value(Ok(value))
             }
             Lookup::Wait(waiter, true) => {
-                span.record("outcome", outcome::JOIN);
+                trace::record_outcome(&span, outcome::JOIN);
                 Found::Joined(waiter, kept(span))
             }
             Lookup::Wait(waiter, false) => Found::Wait(waiter, kept(span)),
