@@ -28,11 +28,16 @@ pub(super) const FIRST_SLOT: Slot = 0;
 
 /// One load in flight, shared by its waiters.
 pub(super) struct Flight {
-    /// The cache the flight is in: its waiters reach it through here, so
-    /// that a waiter holds one `Arc`, not two (ARCHITECTURE.md, "The
-    /// fetch's future"). The cache holds the flight only while it is in
-    /// flight (`State::entries`), and whoever keeps it in flight (a waiter,
-    /// its task) holds the cache anyway, so the cycle ends with the flight.
+    /// The cache the flight is in: its waiters and its task reach it
+    /// through here, so that a waiter holds one `Arc`, not two
+    /// (ARCHITECTURE.md, "The fetch's future"). That is a cycle while the
+    /// cache holds the flight, as the newest of its key in
+    /// `State::entries`, and it ends with the flight: the flight leaves
+    /// `entries` when its load ends (`Cache::finish`, `State::ended`, also
+    /// when its task is aborted or its runtime stops, through
+    /// `Unfinished`) or when its last waiter leaves (`Waiter::drop`,
+    /// `Cache::abandon`), and a flight a reload superseded is no longer
+    /// held.
     pub(super) cache: Arc<Cache>,
     pub(super) key: Arc<Key>,
     /// The load's start number.
@@ -215,9 +220,8 @@ impl Flight {
     /// Moves a load to a task of its own, where no caller can stall it: on
     /// the runtime the caller at hand is in, else on the first caller's.
     /// The flight is `Spawning`, and no lock is held.
-    pub(super) fn spawn(self: &Arc<Self>, cache: &Arc<Cache>, load: Load) {
+    pub(super) fn spawn(self: &Arc<Self>, load: Load) {
         let unfinished = Unfinished {
-            cache: Arc::clone(cache),
             flight: Arc::clone(self),
             armed: true,
         };
@@ -283,7 +287,8 @@ impl FlightState {
 async fn run(mut unfinished: Unfinished, load: Load) {
     let result = AssertUnwindSafe(load).catch_unwind().await;
     unfinished.armed = false;
-    let (cache, flight) = (&unfinished.cache, &unfinished.flight);
+    let flight = &unfinished.flight;
+    let cache = &flight.cache;
     match result {
         Ok(result) => cache.finish(flight, result, None),
         Err(panic) => {
@@ -297,7 +302,6 @@ async fn run(mut unfinished: Unfinished, load: Load) {
 /// because every waiter left, or stopped with its runtime, perhaps before
 /// it ever ran).
 struct Unfinished {
-    cache: Arc<Cache>,
     flight: Arc<Flight>,
     armed: bool,
 }
@@ -348,7 +352,7 @@ impl Waiter {
                 if joined || state.live > 1 {
                     state.driver = Driver::Spawning;
                     drop(state);
-                    self.flight.spawn(&self.flight.cache, load);
+                    self.flight.spawn(load);
                 } else {
                     state.driver = Driver::Inline(load);
                 }
@@ -447,7 +451,7 @@ impl Drop for Waiter {
             let inline = state.take_inline(Driver::Spawning);
             drop(state);
             if let Some(load) = inline {
-                self.flight.spawn(&self.flight.cache, load);
+                self.flight.spawn(load);
             }
             return;
         }

@@ -54,6 +54,11 @@
 //! by aborting its task) and the key forgets it, so the next fetch sends a
 //! new request.
 //!
+//! A flight holds its cache, and its waiters and task reach the cache
+//! through it. The cache holds a flight only as its key's newest in the
+//! store's in-flight entries, which the flight leaves when its load ends
+//! or its last waiter leaves: the cycle ends with the flight.
+//!
 //! # Locks, and the order they are taken in
 //!
 //! There are two kinds of mutex, and no other lock:
@@ -329,7 +334,7 @@ impl Cache {
     fn joined(self: &Arc<Self>, flight: Arc<Flight>, slot: Slot, inline: Option<Load>) -> Lookup {
         self.stats.joined();
         if let Some(load) = inline {
-            flight.spawn(self, load);
+            flight.spawn(load);
         }
         Lookup::Wait(Waiter::new(flight, slot), true)
     }
@@ -372,7 +377,7 @@ impl Cache {
         // The first caller runs the load itself, unless someone joined
         // while it was being built.
         if let Some(load) = flight.built(load) {
-            flight.spawn(self, load);
+            flight.spawn(load);
         }
         Ok(waiter)
     }
