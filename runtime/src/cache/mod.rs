@@ -71,7 +71,7 @@
 //! read without it.)
 //!
 //! The order is **cache, then flight**, and both are held at once in one
-//! place only: [`Cache::join_or_start`] calls `Flight::join` with the cache
+//! place only: [`Cache::slow_get`] calls `Flight::join` with the cache
 //! locked. So the check that a flight may be joined (it is the key's newest
 //! and started after the key's last write) and the join itself are atomic
 //! with respect to writes, which raise floors under the cache lock, and to
