@@ -151,10 +151,40 @@ impl Weighter<Arc<Key>, Stored> for Weigh {
 pub(super) struct Evicted;
 
 impl Lifecycle<Arc<Key>, Stored> for Evicted {
-    type RequestState = Vec<(Arc<Key>, Stored)>;
+    type RequestState = Evictions;
 
     fn on_evict(&self, evicted: &mut Self::RequestState, key: Arc<Key>, stored: Stored) {
         evicted.push((key, stored));
+    }
+}
+
+/// What inserts took out of the map: values evicted for room, and each
+/// key's own value that its insert replaced (quick_cache hands those to
+/// [`Evicted`] too). The first is kept inline: an insert that replaces one
+/// value (every reload, every save of a cached member) is the common case,
+/// and three vectors of one item were three allocations of every such
+/// store.
+#[derive(Default)]
+pub(super) struct Evictions {
+    first: Option<(Arc<Key>, Stored)>,
+    rest: Vec<(Arc<Key>, Stored)>,
+}
+
+impl Evictions {
+    fn push(&mut self, evicted: (Arc<Key>, Stored)) {
+        if self.first.is_none() {
+            self.first = Some(evicted);
+        } else {
+            self.rest.push(evicted);
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Arc<Key>, Stored)> {
+        self.first.iter().chain(&self.rest)
     }
 }
 
@@ -195,8 +225,11 @@ struct Entry {
 pub(super) struct Garbage {
     values: Vec<Stored>,
     keys: Vec<Arc<Key>>,
+    /// What inserts took out of the map.
+    evicted: Evictions,
     entry: Option<Entry>,
-    /// How many of `values` were evicted for room.
+    /// How many values were evicted for room (not replaced by their own
+    /// key's insert).
     pub(super) evictions: u64,
 }
 
@@ -296,9 +329,9 @@ impl State {
     /// fixes what its insert evicted.
     fn insert(&mut self, values: &Values, key: Arc<Key>, stored: Stored, garbage: &mut Garbage) {
         let inserted = Arc::clone(&key);
-        let mut evicted = Vec::new();
-        values.insert_with_lifecycle(key, stored, &mut evicted);
-        for (key, stored) in evicted {
+        let before = garbage.evicted.len();
+        values.insert_with_lifecycle(key, stored, &mut garbage.evicted);
+        for (key, stored) in garbage.evicted.iter().skip(before) {
             // A value out of the map, for room, must not let a load from
             // before it take its place: nor must the key's own value, if it
             // was too heavy for its shard and refused (the value it
@@ -306,12 +339,10 @@ impl State {
             if let Some(entry) = self.entries.get_mut(&key.borrowed()) {
                 entry.floor = entry.floor.max(stored.number);
             }
-            if *key != *inserted {
+            if **key != *inserted {
                 garbage.evictions += 1;
-                self.unindex(&key);
+                self.unindex(key);
             }
-            garbage.keys.push(key);
-            garbage.values.push(stored);
         }
         if inserted.kind == Kind::Collection {
             if values.contains_key(&inserted.borrowed()) {
