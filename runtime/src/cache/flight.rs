@@ -100,7 +100,11 @@ impl Driver {
 
 struct FlightState {
     driver: Driver,
-    /// Each waiter's parked waker, by slot.
+    /// The parked waker of the first caller (slot 0), inline: most loads
+    /// have no other caller, and a vector of one slot was an allocation of
+    /// every miss.
+    first: Option<Waker>,
+    /// The parked wakers of the callers that joined, by slot - 1.
     slots: Vec<Option<Waker>>,
     /// Slots of waiters that left, to reuse.
     free: Vec<Slot>,
@@ -129,7 +133,8 @@ impl Flight {
             done: OnceLock::new(),
             state: Mutex::new(FlightState {
                 driver: Driver::Building,
-                slots: vec![None],
+                first: None,
+                slots: Vec::new(),
                 free: Vec::new(),
                 live: 1,
             }),
@@ -161,7 +166,7 @@ impl Flight {
                 // A new slot needs an index, and 4 billion waiters at once
                 // cannot fit in memory; failing that, the caller starts a
                 // load of its own.
-                let Ok(slot) = Slot::try_from(state.slots.len()) else {
+                let Ok(slot) = Slot::try_from(state.slots.len() + 1) else {
                     return None;
                 };
                 state.slots.push(None);
@@ -212,9 +217,14 @@ impl Flight {
         let _ = self.done.set(outcome.clone());
         state.driver = Driver::Done(outcome);
         if let Some(caller) = caller {
-            state.slots[caller as usize] = None;
+            *state.slot(caller) = None;
         }
-        state.slots.iter_mut().filter_map(Option::take).collect()
+        let FlightState { first, slots, .. } = &mut *state;
+        first
+            .take()
+            .into_iter()
+            .chain(slots.iter_mut().filter_map(Option::take))
+            .collect()
     }
 
     /// Moves a load to a task of its own, where no caller can stall it: on
@@ -246,6 +256,14 @@ impl Flight {
 impl FlightState {
     /// Takes the load its only caller holds inline, if it does, and leaves
     /// the flight in `then`.
+    /// The waker parked in `slot`, or room for one.
+    fn slot(&mut self, slot: Slot) -> &mut Option<Waker> {
+        match slot.checked_sub(1) {
+            None => &mut self.first,
+            Some(joined) => &mut self.slots[joined as usize],
+        }
+    }
+
     fn take_inline(&mut self, then: Driver) -> Option<Load> {
         // Looked at before anything moves: every joiner but the first finds
         // no inline load, and swapping the driver out and back (and dropping
@@ -263,7 +281,7 @@ impl FlightState {
     }
 
     fn release(&mut self, slot: Slot) {
-        self.slots[slot as usize] = None;
+        *self.slot(slot) = None;
         // A slot is reused only by a caller that joins, and none joins a
         // load that is over.
         if !matches!(self.driver, Driver::Done(_) | Driver::Cancelled) {
@@ -273,7 +291,7 @@ impl FlightState {
     }
 
     fn park(&mut self, slot: Slot, waker: &Waker) {
-        match &mut self.slots[slot as usize] {
+        match self.slot(slot) {
             Some(parked) if parked.will_wake(waker) => {}
             parked => *parked = Some(waker.clone()),
         }
