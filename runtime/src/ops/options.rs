@@ -125,7 +125,8 @@ impl Fetch {
     /// the model's `#[model(max_age = "..")]` for this call; the model's
     /// `stale_while_revalidate` still applies after it.
     /// `max_age(Duration::ZERO)` accepts only a value that arrived this
-    /// very instant.
+    /// very instant; a max age over 584 years (`u64::MAX` nanoseconds) is
+    /// kept as 584 years.
     pub const fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = MaxAge::of(max_age);
         self
