@@ -1,7 +1,9 @@
 //! What reliability costs when nothing goes wrong, and what revalidation
-//! saves, measured paired (ABBA blocks, median ratio of the rounds), with
-//! the client on the default multi-thread runtime and the server on a
-//! thread of its own:
+//! saves, measured paired (ABBA blocks, median ratio of the rounds), in the
+//! out-of-runtime regime of `benches/paired.rs` (the client on the default
+//! multi-thread runtime, the server in a child process: this executable,
+//! run again as `backrest_testkit::bench_server`), and the 304's time also
+//! in-runtime (client and axum server on one current-thread runtime):
 //!
 //! - retries (R3): a cold fetch with the default `Retry::attempts(3)` costs
 //!   at most 1.02x one with `Retry::none()` (ARCHITECTURE.md, R3);
@@ -10,7 +12,8 @@
 //!   between client and server, and takes at most 0.3x its time; beside it,
 //!   for reference, the same 304 reload against a bare reqwest GET that the
 //!   server answers with the same 304 (one round trip, the floor of the
-//!   ratio above).
+//!   ratio above). The document is `bench_server::doc_json`'s: 1,000
+//!   strings of 100 characters, with the `ETag` `DOC_ETAG`.
 //!
 //! Not a criterion benchmark (`harness = false`): `cargo bench --bench
 //! reliability`.
@@ -26,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use backrest::{Client, Fetch, Model, Retry};
+use backrest_testkit::bench_server::{self, DOC_ETAG};
 use backrest_testkit::{Reply, Server};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,7 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
 
 use common::pairing::{Ratio, format_time, paired};
-use common::{Loopback, User};
+use common::{Regime, User, serve_if_child};
 
 /// A resource of about 100 KB that the server tags with an `ETag`.
 #[derive(Debug, Clone, Serialize, Deserialize, Model)]
@@ -54,29 +58,23 @@ struct FullDoc {
     lines: Vec<String>,
 }
 
-const ETAG: &str = "\"doc-v1\"";
-
-fn doc_body() -> Vec<u8> {
-    let lines: Vec<String> = (0..1000)
-        .map(|i| format!("{i:04} {}", "x".repeat(95)))
-        .collect();
-    serde_json::to_vec(&serde_json::json!({ "id": 1, "lines": lines })).expect("encode")
-}
-
 /// A server on `runtime`: `/docs/1` with an `ETag` (and a 304 to
-/// `If-None-Match` with it), `/full/1` without.
+/// `If-None-Match` with it), `/full/1` without; the same routes and
+/// bytes as the out-of-runtime regime's child server
+/// (`backrest_testkit::bench_server`).
 fn doc_server(runtime: &Runtime) -> Server {
     let server = runtime.block_on(Server::start());
     server.stop_recording();
-    let body = doc_body();
+    let mut body = Vec::new();
+    bench_server::doc_json(1, &mut body);
     server.handle(move |request| {
         let tagged = request.path.starts_with("/docs/");
-        if tagged && request.header("if-none-match") == Some(ETAG) {
-            return Reply::empty(304).header("etag", ETAG);
+        if tagged && request.header("if-none-match") == Some(DOC_ETAG) {
+            return Reply::empty(304).header("etag", DOC_ETAG);
         }
         let reply = Reply::raw(200, body.clone());
         if tagged {
-            reply.header("etag", ETAG)
+            reply.header("etag", DOC_ETAG)
         } else {
             reply
         }
@@ -86,8 +84,8 @@ fn doc_server(runtime: &Runtime) -> Server {
 
 /// Times an unchanged reload (304) against a full one of the same body,
 /// the client on `runtime`.
-fn reload_time(regime: &str, runtime: &Runtime, server: &Server) {
-    let client = Client::builder(&server.url())
+fn reload_time(regime: &str, runtime: &Runtime, base: &str) {
+    let client = Client::builder(base)
         .retry(Retry::none())
         .build()
         .expect("a client");
@@ -114,11 +112,11 @@ fn reload_time(regime: &str, runtime: &Runtime, server: &Server) {
     // library adds to it shows against a bare reqwest GET that the server
     // answers with the same 304.
     let http = reqwest::Client::new();
-    let url = format!("{}/docs/1", server.url());
+    let url = format!("{base}/docs/1");
     let floor = paired(runtime, (50, 24), revalidated, || async {
         let answer = http
             .get(&url)
-            .header("if-none-match", ETAG)
+            .header("if-none-match", DOC_ETAG)
             .send()
             .await
             .expect("a 304");
@@ -176,15 +174,15 @@ fn report(name: &str, ratio: &Ratio, target: &str) {
 }
 
 fn main() {
-    let runtime = Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the client's runtime");
+    serve_if_child();
+    // The regime users run: the client on the default multi-thread runtime,
+    // the server in a child process (as in `benches/paired.rs`).
+    let regime = Regime::out_of_runtime();
+    let runtime = &regime.runtime;
 
     // R3: the default retry policy against none, no fault, cold fetches.
-    let users = Loopback::start(0);
-    let with_retry = Client::new(&users.url()).expect("a client");
-    let without = Client::builder(&users.url())
+    let with_retry = Client::new(&regime.base).expect("a client");
+    let without = Client::builder(&regime.base)
         .retry(Retry::none())
         .build()
         .expect("a client");
@@ -195,7 +193,7 @@ fn main() {
         async move { User::fetch(&client, id).await.expect("a user") }
     };
     let retry = paired(
-        &runtime,
+        runtime,
         (200, 48),
         || fetch(&with_retry),
         || fetch(&without),
@@ -206,16 +204,11 @@ fn main() {
         "<= 1.02x",
     );
 
-    // R7: an unchanged reload (304) against a full one, 100 KB.
-    let server_runtime = Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("the server's runtime");
-    let server = doc_server(&server_runtime);
+    // R7: an unchanged reload (304) against a full one, 100 KB: the bytes
+    // the server sends, counted by a proxy in front of it.
     let counted = Arc::new(AtomicU64::new(0));
     let proxy = runtime.block_on(counting_proxy(
-        server.url().trim_start_matches("http://").to_owned(),
+        regime.base.trim_start_matches("http://").to_owned(),
         Arc::clone(&counted),
     ));
     let client = Client::builder(&proxy)
@@ -253,14 +246,14 @@ fn main() {
         revalidated / full * 100.0,
     );
     // Timed without the proxy, which adds two hops to every request: in
-    // the regime users run (server on other threads), and with the server
-    // on the client's own current-thread runtime, which isolates the
-    // library's cost from thread wake-ups.
-    reload_time("out of runtime", &runtime, &server);
+    // the regime users run, and with the server on the client's own
+    // current-thread runtime, which isolates the library's cost from
+    // thread wake-ups.
+    reload_time("out of runtime", runtime, &regime.base);
     let local = Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime");
     let local_server = doc_server(&local);
-    reload_time("in runtime", &local, &local_server);
+    reload_time("in runtime", &local, &local_server.url());
 }

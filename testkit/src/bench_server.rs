@@ -12,6 +12,12 @@
 //! - `GET /users/{id}`: `200`, the JSON of that user, the same bytes as
 //!   `serde_json::to_vec` of the benchmarks' `User`
 //!   (`{"id":7,"name":"User number 7","email":"user7@example.com","active":false}`);
+//! - `GET /docs/{id}`: `200`, a document of about 100 KB ([`doc_json`]) with
+//!   the `ETag` [`DOC_ETAG`], or `304` with that `ETag` and no body to a
+//!   request whose `If-None-Match` is [`DOC_ETAG`]: an unchanged resource
+//!   revalidated;
+//! - `GET /full/{id}`: the same document, with no validator, so always
+//!   whole;
 //! - `PUT`, `POST`, `PATCH`: `200` echoing the request body (`204` when empty);
 //! - `DELETE`: `204`;
 //! - `GET /__count`: how many requests (other than these) were answered,
@@ -33,8 +39,8 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::thread;
 use std::time::Duration;
 
@@ -70,6 +76,8 @@ struct Head {
     content_length: usize,
     chunked: bool,
     close: bool,
+    /// The request's `If-None-Match`, if it has one.
+    if_none_match: Option<String>,
 }
 
 fn serve_connection(stream: TcpStream, delay: Duration, stats: &Stats) -> io::Result<()> {
@@ -119,6 +127,7 @@ fn read_head(reader: &mut impl BufRead, line: &mut String) -> io::Result<Option<
         content_length: 0,
         chunked: false,
         close,
+        if_none_match: None,
     };
     loop {
         line.clear();
@@ -141,6 +150,8 @@ fn read_head(reader: &mut impl BufRead, line: &mut String) -> io::Result<Option<
             head.chunked = value.to_ascii_lowercase().contains("chunked");
         } else if name.eq_ignore_ascii_case("connection") {
             head.close = value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            head.if_none_match = Some(value.to_owned());
         }
     }
 }
@@ -181,7 +192,7 @@ fn respond(head: &Head, body: &[u8], default_delay: Duration, stats: &Stats, out
         .unwrap_or((head.target.as_str(), ""));
     if head.method == "GET" && path == "/__count" {
         let count = stats.answered.load(Ordering::Acquire).to_string();
-        write_response(out, 200, "text/plain", count.as_bytes(), head.close);
+        write_response(out, 200, "text/plain", None, count.as_bytes(), head.close);
         return;
     }
     let (delay, path) = match strip_delay(path) {
@@ -189,13 +200,25 @@ fn respond(head: &Head, body: &[u8], default_delay: Duration, stats: &Stats, out
         None => (default_delay, path),
     };
     let mut json = Vec::new();
+    let mut etag = None;
     let (status, content_type, reply): (u16, &str, &[u8]) = match head.method.as_str() {
-        "GET" => match path.strip_prefix("/users/").map(str::parse::<u64>) {
-            Some(Ok(id)) => {
+        "GET" => match get_route(path) {
+            Some(Get::User(id)) => {
                 user_json(id, &mut json);
                 (200, "application/json", &json)
             }
-            _ => (404, "text/plain", b"no such user"),
+            Some(Get::Doc { id, tagged }) => {
+                if tagged {
+                    etag = Some(DOC_ETAG);
+                }
+                if tagged && head.if_none_match.as_deref() == Some(DOC_ETAG) {
+                    (304, "", b"")
+                } else {
+                    doc_json(id, &mut json);
+                    (200, "application/json", &json)
+                }
+            }
+            None => (404, "text/plain", b"no such resource"),
         },
         "PUT" | "POST" | "PATCH" if body.is_empty() => (204, "", b""),
         "PUT" | "POST" | "PATCH" => (200, "application/json", body),
@@ -205,7 +228,7 @@ fn respond(head: &Head, body: &[u8], default_delay: Duration, stats: &Stats, out
     if !delay.is_zero() {
         thread::sleep(delay);
     }
-    write_response(out, status, content_type, reply, head.close);
+    write_response(out, status, content_type, etag, reply, head.close);
     stats.answered.fetch_add(1, Ordering::AcqRel);
 }
 
@@ -214,6 +237,54 @@ fn strip_delay(path: &str) -> Option<(u64, &str)> {
     let rest = path.strip_prefix("/delay/")?;
     let (millis, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     Some((millis.parse().ok()?, rest))
+}
+
+/// What a `GET` asks for.
+enum Get {
+    /// `/users/{id}`.
+    User(u64),
+    /// `/docs/{id}` (`tagged`: with an `ETag`) or `/full/{id}`.
+    Doc { id: u64, tagged: bool },
+}
+
+fn get_route(path: &str) -> Option<Get> {
+    let id = |rest: &str| rest.parse::<u64>().ok();
+    if let Some(rest) = path.strip_prefix("/users/") {
+        return id(rest).map(Get::User);
+    }
+    if let Some(rest) = path.strip_prefix("/docs/") {
+        return id(rest).map(|id| Get::Doc { id, tagged: true });
+    }
+    let rest = path.strip_prefix("/full/")?;
+    id(rest).map(|id| Get::Doc { id, tagged: false })
+}
+
+/// The `ETag` of every `/docs/{id}` document: they never change.
+pub const DOC_ETAG: &str = "\"doc-v1\"";
+
+/// The lines of every document, encoded once: a JSON array of 1,000
+/// strings, `"0000 xxx…"`, of 100 characters each.
+static DOC_LINES: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let mut lines = Vec::with_capacity(103 * 1000);
+    lines.push(b'[');
+    for i in 0..1000 {
+        if i > 0 {
+            lines.push(b',');
+        }
+        let _ = write!(lines, "\"{i:04} {}\"", "x".repeat(95));
+    }
+    lines.push(b']');
+    lines
+});
+
+/// The JSON of document `id`, about 100 KB:
+/// `{"id":ID,"lines":["0000 xxx…", …]}`, 1,000 lines of 100 characters,
+/// byte for byte what serde_json writes for it.
+pub fn doc_json(id: u64, out: &mut Vec<u8>) {
+    out.reserve(DOC_LINES.len() + 32);
+    let _ = write!(out, r#"{{"id":{id},"lines":"#);
+    out.extend_from_slice(&DOC_LINES);
+    out.push(b'}');
 }
 
 /// The JSON of the benchmarks' user `id`, byte for byte what serde_json
@@ -226,17 +297,28 @@ fn user_json(id: u64, out: &mut Vec<u8>) {
     );
 }
 
-fn write_response(out: &mut Vec<u8>, status: u16, content_type: &str, body: &[u8], close: bool) {
+fn write_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    etag: Option<&str>,
+    body: &[u8],
+    close: bool,
+) {
     let reason = match status {
         200 => "OK",
         204 => "No Content",
+        304 => "Not Modified",
         _ => "Not Found",
     };
     let _ = write!(out, "HTTP/1.1 {status} {reason}\r\n");
     if !content_type.is_empty() {
         let _ = write!(out, "content-type: {content_type}\r\n");
     }
-    if status != 204 {
+    if let Some(etag) = etag {
+        let _ = write!(out, "etag: {etag}\r\n");
+    }
+    if status != 204 && status != 304 {
         let _ = write!(out, "content-length: {}\r\n", body.len());
     }
     if close {
@@ -416,7 +498,63 @@ pub fn answered(base: &str) -> io::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{strip_delay, user_json};
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use super::{DOC_ETAG, ThreadServer, answered, doc_json, strip_delay, user_json};
+
+    /// One request over a connection of its own; the whole response.
+    fn exchange(server: &ThreadServer, request: &str) -> String {
+        let authority = server.url().trim_start_matches("http://").to_owned();
+        let mut stream = TcpStream::connect(&authority).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{request}\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[test]
+    fn a_doc_is_revalidated_by_its_etag_and_a_full_one_has_none() {
+        let server = ThreadServer::start(Duration::ZERO).unwrap();
+        let mut doc = Vec::new();
+        doc_json(1, &mut doc);
+        let doc = String::from_utf8(doc).unwrap();
+
+        let full = exchange(&server, "GET /docs/1 HTTP/1.1");
+        assert!(full.starts_with("HTTP/1.1 200 OK\r\n"), "{full:.200}");
+        assert!(full.contains(&format!("\r\netag: {DOC_ETAG}\r\n")));
+        assert!(full.ends_with(&format!("\r\n\r\n{doc}")));
+
+        let unchanged = exchange(
+            &server,
+            &format!("GET /docs/1 HTTP/1.1\r\nif-none-match: {DOC_ETAG}"),
+        );
+        assert!(unchanged.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+        assert!(unchanged.contains(&format!("\r\netag: {DOC_ETAG}\r\n")));
+        assert!(unchanged.ends_with("\r\n\r\n"), "no body: {unchanged}");
+        assert!(!unchanged.contains("content-length"));
+
+        let other = exchange(&server, "GET /docs/1 HTTP/1.1\r\nif-none-match: \"v0\"");
+        assert!(other.starts_with("HTTP/1.1 200 OK\r\n"));
+
+        let untagged = exchange(
+            &server,
+            &format!("GET /full/1 HTTP/1.1\r\nif-none-match: {DOC_ETAG}"),
+        );
+        assert!(untagged.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(!untagged.contains("etag"));
+        assert!(untagged.ends_with(&doc));
+
+        assert_eq!(answered(&server.url()).unwrap(), 4);
+    }
 
     #[test]
     fn delay_prefix() {
@@ -433,5 +571,19 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"id":8,"name":"User number 8","email":"user8@example.com","active":true}"#
         );
+    }
+
+    #[test]
+    fn doc_body() {
+        let mut out = Vec::new();
+        doc_json(3, &mut out);
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["id"], 3);
+        let lines = doc["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 1000);
+        assert_eq!(lines[7], format!("0007 {}", "x".repeat(95)));
+        assert_eq!(serde_json::to_vec(&doc).unwrap().len(), out.len());
+        assert!((100_000..110_000).contains(&out.len()));
+        assert!(DOC_ETAG.starts_with('"') && DOC_ETAG.ends_with('"'));
     }
 }
