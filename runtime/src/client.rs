@@ -143,7 +143,7 @@ impl Client {
         // weighs nothing beyond its key.
         let bytes = serde_json::to_vec(&value).map_or(0, |body| body.len());
         let value = Arc::new(value);
-        let key = Key::new(std::any::TypeId::of::<M>(), Kind::Member, path);
+        let key = Key::new(std::any::TypeId::of::<M>(), Kind::Member, &path);
         let loaded = Loaded {
             value: Arc::clone(&value) as _,
             validators: None,

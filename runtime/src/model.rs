@@ -227,7 +227,7 @@ pub trait Model: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
         let path = Self::member_path(&params, &id);
         client
             .cache()
-            .invalidated(&Key::new(TypeId::of::<Self>(), Kind::Member, path));
+            .invalidated(&Key::new(TypeId::of::<Self>(), Kind::Member, &path));
     }
 
     /// Drops every member and every collection of this type from

@@ -39,7 +39,7 @@ pub(super) struct Flight {
     /// `Cache::abandon`), and a flight a reload superseded is no longer
     /// held.
     pub(super) cache: Arc<Cache>,
-    pub(super) key: Arc<Key>,
+    pub(super) key: Key,
     /// The load's start number.
     pub(super) start: u64,
     /// The first caller's runtime: where the load moves when it must leave
@@ -124,7 +124,7 @@ pub(super) struct Outcome {
 
 impl Flight {
     /// A flight whose first caller (in [`FIRST_SLOT`]) is building its load.
-    pub(super) fn new(cache: Arc<Cache>, key: Arc<Key>, start: u64, runtime: Handle) -> Self {
+    pub(super) fn new(cache: Arc<Cache>, key: Key, start: u64, runtime: Handle) -> Self {
         Flight {
             cache,
             key,

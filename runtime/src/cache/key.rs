@@ -19,20 +19,23 @@ pub(crate) enum Kind {
 
 /// What a cache entry is for: (model type, kind, resource path).
 ///
-/// Its `Hash` is [`KeyRef`]'s, field by field, so that either finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One allocation, the path's, shared by every clone: the store, the
+/// flight of the key and the in-flight entries all hold the same key, and
+/// a clone is a reference count. Its `Hash` is [`KeyRef`]'s, field by
+/// field, so that either finds it.
+#[derive(Debug, Clone)]
 pub(crate) struct Key {
     pub(super) type_id: TypeId,
     pub(super) kind: Kind,
-    path: String,
+    path: Arc<str>,
 }
 
 impl Key {
-    pub(crate) fn new(type_id: TypeId, kind: Kind, path: String) -> Self {
+    pub(crate) fn new(type_id: TypeId, kind: Kind, path: &str) -> Self {
         Key {
             type_id,
             kind,
-            path,
+            path: Arc::from(path),
         }
     }
 
@@ -40,6 +43,17 @@ impl Key {
         &self.path
     }
 }
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        // Clones of one key share their path: equal without reading it.
+        self.type_id == other.type_id
+            && self.kind == other.kind
+            && (Arc::ptr_eq(&self.path, &other.path) || self.path == other.path)
+    }
+}
+
+impl Eq for Key {}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -68,13 +82,13 @@ impl Key {
 impl KeyRef<'_> {
     /// The owned key, for an entry or a flight.
     pub(crate) fn to_key(self) -> Key {
-        Key::new(self.type_id, self.kind, self.path.to_owned())
+        Key::new(self.type_id, self.kind, self.path)
     }
 }
 
-impl Equivalent<Arc<Key>> for KeyRef<'_> {
+impl Equivalent<Key> for KeyRef<'_> {
     #[inline]
-    fn equivalent(&self, key: &Arc<Key>) -> bool {
+    fn equivalent(&self, key: &Key) -> bool {
         *self == key.borrowed()
     }
 }

@@ -94,7 +94,7 @@
 //! or while wakers are woken. Values, entries, loads and abort handles that
 //! an update replaces are carried out of the critical section and dropped
 //! after it (the store's `Garbage`). What is dropped under a lock is small:
-//! a parked `Waker` replaced or released (flight lock), an `Arc` of a key or
+//! a parked `Waker` replaced or released (flight lock), a clone of a key or an `Arc` of a
 //! flight that is never the last (cache lock), and the key and unused
 //! closure of a get that fails for want of a runtime (cache lock).
 
@@ -353,12 +353,7 @@ impl Cache {
             return Err(Error::no_runtime());
         };
         let start = state.next_number();
-        let flight = Arc::new(Flight::new(
-            Arc::clone(self),
-            Arc::new(key.to_key()),
-            start,
-            runtime,
-        ));
+        let flight = Arc::new(Flight::new(Arc::clone(self), key.to_key(), start, runtime));
         state.started(&flight);
         drop(state);
 

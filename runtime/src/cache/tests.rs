@@ -8,7 +8,7 @@ use std::any::TypeId;
 use super::*;
 
 fn key(path: &str) -> Key {
-    Key::new(TypeId::of::<u32>(), Kind::Member, path.to_owned())
+    Key::new(TypeId::of::<u32>(), Kind::Member, path)
 }
 
 /// A load's value, without validators.
@@ -448,7 +448,7 @@ async fn a_cache_is_freed_once_nothing_waits_on_its_flights() {
 #[tokio::test]
 async fn an_invalidated_collection_does_not_keep_its_value() {
     let cache = Arc::new(Cache::default());
-    let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/a".to_owned());
+    let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/a");
     let big: Value = Arc::new(vec![0_u8; 1 << 20]);
     let held = Arc::clone(&big);
     let big = Loaded {
@@ -570,7 +570,7 @@ fn peek(cache: &Arc<Cache>, key: &Key) -> Option<u32> {
 #[tokio::test]
 async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
     let cache = Arc::new(Cache::default());
-    let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/".to_owned());
+    let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/");
     cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
     let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Ok(loaded(10))))

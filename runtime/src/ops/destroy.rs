@@ -41,7 +41,7 @@ async fn send<M: Model>(
 ) -> Result<(), Error> {
     let mut call = Call::new(Method::DELETE, client.http().url(&path));
     conditions::if_match(&mut call, value.etag())?;
-    let key = Key::new(TypeId::of::<M>(), Kind::Member, path);
+    let key = Key::new(TypeId::of::<M>(), Kind::Member, &path);
     match client.http().send(&call).await {
         Ok(answer) => {
             trace::answered(span, answer.status, answer.attempts);

@@ -102,8 +102,9 @@ thread_local! {
 }
 
 /// Calls `then` with the path `write` writes, in this thread's buffer (or a
-/// new string, should `then` ever run a fetch itself).
-fn with_path<R>(write: impl FnOnce(&mut String), then: impl FnOnce(&str) -> R) -> R {
+/// new string, should `then` ever run a fetch itself): a path looked up, or
+/// copied into a [`Key`](crate::cache::Key), is never a `String` of its own.
+pub(super) fn with_path<R>(write: impl FnOnce(&mut String), then: impl FnOnce(&str) -> R) -> R {
     PATH.with(|buffer| match buffer.try_borrow_mut() {
         Ok(mut path) => {
             path.clear();

@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 use tracing::{Instrument, Span};
 use uuid::Uuid;
 
+use super::fetch::with_path;
 use super::{conditions, envelope};
 use crate::cache::{Key, Kind, Loaded, Validators};
 use crate::error::Delivery;
@@ -268,7 +269,7 @@ pub(super) fn written_but_unread<M: Model>(client: &Client, value: &M) {
             let path = M::member_path(&value.params(), id);
             client
                 .cache()
-                .destroyed(&Key::new(TypeId::of::<M>(), Kind::Member, path));
+                .destroyed(&Key::new(TypeId::of::<M>(), Kind::Member, &path));
         }
         None => client.cache().saved(TypeId::of::<M>(), None),
     }
@@ -282,7 +283,7 @@ pub(super) fn refused<M: Model>(client: &Client, value: &M) {
         let path = M::member_path(&value.params(), id);
         client
             .cache()
-            .invalidated(&Key::new(TypeId::of::<M>(), Kind::Member, path));
+            .invalidated(&Key::new(TypeId::of::<M>(), Kind::Member, &path));
     }
 }
 
@@ -297,14 +298,17 @@ pub(super) fn record<M: Model>(
 ) -> M {
     saved.set_etag(validators.as_ref().and_then(|v| v.etag.clone()));
     let member = saved.id().map(|id| {
-        let path = M::member_path(&saved.params(), id);
+        let key = with_path(
+            |path| M::write_member_path(&saved.params(), id, path),
+            |path| Key::new(TypeId::of::<M>(), Kind::Member, path),
+        );
         let loaded = Loaded {
             value: Arc::new(saved.clone()),
             validators,
             bytes,
             age: std::time::Duration::ZERO,
         };
-        (Key::new(TypeId::of::<M>(), Kind::Member, path), loaded)
+        (key, loaded)
     });
     client.cache().saved(TypeId::of::<M>(), member);
     saved

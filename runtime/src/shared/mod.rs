@@ -402,7 +402,7 @@ fn handler(cache: Weak<Cache>, shared: Weak<Shared>) -> Handler {
                     return true;
                 };
                 drop(names);
-                let key = Key::new(type_id, Kind::Member, invalidation.path);
+                let key = Key::new(type_id, Kind::Member, &invalidation.path);
                 match invalidation.kind {
                     WriteKind::Saved => {
                         cache.invalidated(&key);

@@ -50,7 +50,7 @@ use super::{Key, KeyRef, Kind, Loaded, Revalidate, Validators, Value};
 mod writes;
 
 /// The bounded map of values: what a hit reads.
-pub(super) type Values = quick_cache::sync::Cache<Arc<Key>, Stored, Weigh, RandomState, Evicted>;
+pub(super) type Values = quick_cache::sync::Cache<Key, Stored, Weigh, RandomState, Evicted>;
 
 /// What an entry weighs beyond its body at most (the pinned bound: a body's
 /// length plus 1 KiB).
@@ -138,9 +138,9 @@ impl Stored {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Weigh;
 
-impl Weighter<Arc<Key>, Stored> for Weigh {
+impl Weighter<Key, Stored> for Weigh {
     #[inline]
-    fn weight(&self, _: &Arc<Key>, stored: &Stored) -> u64 {
+    fn weight(&self, _: &Key, stored: &Stored) -> u64 {
         stored.weight
     }
 }
@@ -150,10 +150,10 @@ impl Weighter<Arc<Key>, Stored> for Weigh {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Evicted;
 
-impl Lifecycle<Arc<Key>, Stored> for Evicted {
+impl Lifecycle<Key, Stored> for Evicted {
     type RequestState = Evictions;
 
-    fn on_evict(&self, evicted: &mut Self::RequestState, key: Arc<Key>, stored: Stored) {
+    fn on_evict(&self, evicted: &mut Self::RequestState, key: Key, stored: Stored) {
         evicted.push((key, stored));
     }
 }
@@ -166,12 +166,12 @@ impl Lifecycle<Arc<Key>, Stored> for Evicted {
 /// store.
 #[derive(Default)]
 pub(super) struct Evictions {
-    first: Option<(Arc<Key>, Stored)>,
-    rest: Vec<(Arc<Key>, Stored)>,
+    first: Option<(Key, Stored)>,
+    rest: Vec<(Key, Stored)>,
 }
 
 impl Evictions {
-    fn push(&mut self, evicted: (Arc<Key>, Stored)) {
+    fn push(&mut self, evicted: (Key, Stored)) {
         if self.first.is_none() {
             self.first = Some(evicted);
         } else {
@@ -183,7 +183,7 @@ impl Evictions {
         usize::from(self.first.is_some()) + self.rest.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = &(Arc<Key>, Stored)> {
+    fn iter(&self) -> impl Iterator<Item = &(Key, Stored)> {
         self.first.iter().chain(&self.rest)
     }
 }
@@ -195,7 +195,7 @@ pub(super) struct State {
     counter: u64,
     /// The keys with loads in flight. (foldhash, not SipHash: hashing a key
     /// was a third of a cache hit.)
-    entries: hashbrown::HashMap<Arc<Key>, Entry, RandomState>,
+    entries: hashbrown::HashMap<Key, Entry, RandomState>,
     /// The last invalidation of each type's collections.
     collection_floors: HashMap<TypeId, u64, RandomState>,
     /// The last invalidation of all of each type's members.
@@ -204,7 +204,7 @@ pub(super) struct State {
     cleared: u64,
     /// The collection keys of each type that have a value, so that a write
     /// of the type can drop them at once.
-    collections: HashMap<TypeId, HashSet<Arc<Key>, RandomState>, RandomState>,
+    collections: HashMap<TypeId, HashSet<Key, RandomState>, RandomState>,
 }
 
 /// A key with loads in flight.
@@ -224,7 +224,7 @@ struct Entry {
 #[derive(Default)]
 pub(super) struct Garbage {
     values: Vec<Stored>,
-    keys: Vec<Arc<Key>>,
+    keys: Vec<Key>,
     /// What inserts took out of the map.
     evicted: Evictions,
     entry: Option<Entry>,
@@ -253,7 +253,7 @@ impl State {
 
     /// How many keys have a load in flight.
     #[cfg(test)]
-    pub(super) fn in_flight(&self) -> impl Iterator<Item = &Arc<Key>> {
+    pub(super) fn in_flight(&self) -> impl Iterator<Item = &Key> {
         self.entries.keys()
     }
 
@@ -272,7 +272,7 @@ impl State {
     /// A load started: it becomes the newest of its key, which keeps an
     /// entry until its last load ends.
     pub(super) fn started(&mut self, flight: &Arc<Flight>) {
-        let entry = self.entries.entry(Arc::clone(&flight.key)).or_default();
+        let entry = self.entries.entry(flight.key.clone()).or_default();
         entry.newest = Some(Arc::clone(flight));
         entry.flights += 1;
     }
@@ -306,7 +306,7 @@ impl State {
         let (stored, newer) = match loaded {
             Some(loaded) if store => {
                 let stored = Stored::new(key, flight.start, loaded);
-                self.insert(values, Arc::clone(key), stored, &mut garbage);
+                self.insert(values, key.clone(), stored, &mut garbage);
                 (true, None)
             }
             _ => (false, current.filter(|(number, _)| *number > flight.start)),
@@ -327,8 +327,8 @@ impl State {
 
     /// Stores a value (the caller has checked that it is the newest), and
     /// fixes what its insert evicted.
-    fn insert(&mut self, values: &Values, key: Arc<Key>, stored: Stored, garbage: &mut Garbage) {
-        let inserted = Arc::clone(&key);
+    fn insert(&mut self, values: &Values, key: Key, stored: Stored, garbage: &mut Garbage) {
+        let inserted = key.clone();
         let before = garbage.evicted.len();
         values.insert_with_lifecycle(key, stored, &mut garbage.evicted);
         for (key, stored) in garbage.evicted.iter().skip(before) {
@@ -339,7 +339,7 @@ impl State {
             if let Some(entry) = self.entries.get_mut(&key.borrowed()) {
                 entry.floor = entry.floor.max(stored.number);
             }
-            if **key != *inserted {
+            if *key != inserted {
                 garbage.evictions += 1;
                 self.unindex(key);
             }

@@ -5,7 +5,6 @@
 //! What each takes out comes back as [`Garbage`].
 
 use std::any::TypeId;
-use std::sync::Arc;
 
 use super::{Garbage, State, Stored, Values};
 use crate::cache::{Key, Kind, Loaded};
@@ -26,7 +25,7 @@ impl State {
         if let Some((key, loaded)) = member {
             self.raise_floor(key.borrowed(), number);
             let stored = Stored::new(&key, number, loaded);
-            self.insert(values, Arc::new(key), stored, &mut garbage);
+            self.insert(values, key, stored, &mut garbage);
         }
         garbage
     }
@@ -43,7 +42,7 @@ impl State {
         let mut garbage = Garbage::default();
         self.raise_floor(key.borrowed(), number);
         let stored = Stored::new(&key, number, loaded);
-        self.insert(values, Arc::new(key), stored, &mut garbage);
+        self.insert(values, key, stored, &mut garbage);
         garbage
     }
 
@@ -96,7 +95,7 @@ impl State {
                     garbage.keys.push(key);
                     garbage.values.push(stored);
                 }
-                garbage.keys.push(Arc::clone(key));
+                garbage.keys.push(key.clone());
                 false
             });
         }
