@@ -92,3 +92,38 @@ impl Equivalent<Key> for KeyRef<'_> {
         *self == key.borrowed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn a_key_and_its_borrowed_form_hash_and_compare_alike() {
+        let hasher = foldhash::fast::RandomState::default();
+        for path in ["/users/7", "/users/7/posts/12345?page=2&per_page=50"] {
+            let key = Key::new(TypeId::of::<u8>(), Kind::Member, path);
+            let clone = key.clone();
+            assert_eq!(key.path(), path);
+            assert!(
+                Arc::ptr_eq(&key.path, &clone.path),
+                "a clone shares its path"
+            );
+            assert_eq!(clone, key);
+            assert!(key.borrowed().equivalent(&clone));
+            assert_eq!(
+                hasher.hash_one(&key),
+                hasher.hash_one(key.borrowed()),
+                "{path}"
+            );
+            let other = KeyRef {
+                kind: Kind::Collection,
+                ..key.borrowed()
+            };
+            assert!(!other.equivalent(&key));
+            assert_ne!(other.to_key(), key);
+            assert_eq!(Key::new(TypeId::of::<u8>(), Kind::Member, path), key);
+        }
+    }
+}
