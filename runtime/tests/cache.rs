@@ -525,6 +525,40 @@ async fn c9_a_save_caches_the_saved_value_and_invalidates_collections() {
 }
 
 #[tokio::test]
+async fn c9_saving_a_cached_member_again_caches_each_answer() {
+    // The second and third saves find the member cached: the second's
+    // value is held by nobody, so it is written into (ARCHITECTURE.md, "A
+    // save writes into the value it replaces"); the third's is held, and
+    // what a caller holds never changes.
+    let (server, client) = setup().await;
+    for name in ["one", "two", "three"] {
+        server.on("PUT", "/users/7", Reply::json(200, user_json(7, name)));
+    }
+
+    User::new(7, "a").save(&client).await.unwrap();
+    assert_eq!(User::fetch(&client, (), 7).await.unwrap().name, "one");
+    User::new(7, "b").save(&client).await.unwrap();
+    let held = User::fetch(&client, (), 7).await.unwrap();
+    assert_eq!(held.name, "two");
+    User::new(7, "c").save(&client).await.unwrap();
+    assert_eq!(held.name, "two", "a value handed out never changes");
+    assert_eq!(User::fetch(&client, (), 7).await.unwrap().name, "three");
+
+    assert_eq!(server.count("PUT", "/users/7"), 3);
+    assert_eq!(
+        server.count("GET", "/users/7"),
+        0,
+        "every fetch was a save's answer"
+    );
+    let sent: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|request| request.json()["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(sent, ["a", "b", "c"]);
+}
+
+#[tokio::test]
 async fn c9_a_response_to_a_request_started_before_a_save_is_never_cached() {
     let (server, client) = setup().await;
     let gate = gated(&server, "stale");

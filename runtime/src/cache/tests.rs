@@ -594,3 +594,92 @@ async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
     assert_eq!(peek(&cache, &list), Some(10), "collections stay");
     assert_eq!(cache.entry_count(), 1, "the member's entry is gone");
 }
+
+/// The cached value of `path`, as a hit hands it out.
+fn value_of(cache: &Arc<Cache>, path: &str) -> Value {
+    match cache.get(key(path).borrowed(), Policy::PLAIN, |_, _, _| {
+        panic!("expected a hit")
+    }) {
+        Lookup::Hit(value) => value,
+        _ => panic!("expected a hit"),
+    }
+}
+
+#[tokio::test]
+async fn a_save_writes_into_a_cached_value_that_nothing_else_holds() {
+    let cache = Arc::new(Cache::default());
+    let ty = TypeId::of::<u32>();
+    cache.saved_value(ty, key("/a"), 1_u32, None, 4);
+    // The cache's allocation, looked at and let go.
+    let first = Arc::as_ptr(&value_of(&cache, "/a")).cast::<()>();
+    cache.saved_value(ty, key("/a"), 2_u32, None, 4);
+    let second = value_of(&cache, "/a");
+    assert_eq!(second.downcast_ref::<u32>(), Some(&2));
+    assert_eq!(
+        Arc::as_ptr(&second).cast::<()>(),
+        first,
+        "the same allocation"
+    );
+    assert_eq!(cache.entry_count(), 1);
+    assert_eq!(cache.stats().evictions, 0);
+}
+
+#[tokio::test]
+async fn a_save_never_changes_a_value_someone_holds() {
+    let cache = Arc::new(Cache::default());
+    let ty = TypeId::of::<u32>();
+    cache.saved_value(ty, key("/a"), 1_u32, None, 4);
+    let held = value_of(&cache, "/a");
+    cache.saved_value(ty, key("/a"), 2_u32, None, 4);
+    assert_eq!(
+        held.downcast_ref::<u32>(),
+        Some(&1),
+        "a value handed out never changes"
+    );
+    let now = value_of(&cache, "/a");
+    assert_eq!(now.downcast_ref::<u32>(), Some(&2));
+    assert!(!Arc::ptr_eq(&held, &now));
+}
+
+#[tokio::test]
+async fn a_heavier_save_is_inserted_and_weighed_anew() {
+    let cache = Arc::new(Cache::default());
+    let ty = TypeId::of::<u32>();
+    cache.saved_value(ty, key("/a"), 1_u32, None, 4);
+    let light = cache.stats().bytes;
+    cache.saved_value(ty, key("/a"), 2_u32, None, 4_004);
+    assert_eq!(cache.stats().bytes, light + 4_000);
+    assert_eq!(hit(&cache, "/a"), Some(2));
+    // And back to the light one, written in place: the weight follows.
+    cache.saved_value(ty, key("/a"), 3_u32, None, 4);
+    assert_eq!(cache.stats().bytes, light);
+    assert_eq!(hit(&cache, "/a"), Some(3));
+}
+
+#[tokio::test]
+async fn a_save_in_place_is_newer_than_a_load_that_started_before_it() {
+    let cache = Arc::new(Cache::default());
+    let ty = TypeId::of::<u32>();
+    cache.saved_value(ty, key("/a"), 1_u32, None, 4);
+    let (send, receive) = tokio::sync::oneshot::channel::<()>();
+    let mut reload = waiter(cache.get(key("/a").borrowed(), Policy::RELOAD, |_, _, _| {
+        Box::pin(async move {
+            let _ = receive.await;
+            Ok(loaded(7))
+        })
+    }));
+    assert!(poll_once(reload.as_mut()).is_pending());
+    let before = Arc::as_ptr(&value_of(&cache, "/a")).cast::<()>();
+    cache.saved_value(ty, key("/a"), 2_u32, None, 4);
+    assert_eq!(
+        Arc::as_ptr(&value_of(&cache, "/a")).cast::<()>(),
+        before,
+        "written in place"
+    );
+    let _ = send.send(());
+    // The load's answer is older than the write: its waiter gets the
+    // write (C5), and the cache keeps it (C4).
+    let got = reload.await.unwrap();
+    assert_eq!(got.downcast_ref::<u32>(), Some(&2));
+    assert_eq!(hit(&cache, "/a"), Some(2));
+}

@@ -2,11 +2,12 @@
 //! invalidations and priming (P3), each under the cache lock, what they
 //! take out dropped once unlocked.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::store::Garbage;
-use super::{Cache, Key, Loaded, lock};
+use super::{Cache, Key, Loaded, Validators, lock};
 
 impl Cache {
     /// Records a successful write of a member: `member`, if given, becomes
@@ -21,6 +22,28 @@ impl Cache {
         }
         drop(state);
         self.collect(garbage);
+    }
+
+    /// Records a successful write of the member `key`, whose answer is
+    /// `value` (with its validators, and the length of its body): as
+    /// [`Cache::saved`] with that member, writing `value` into the cached
+    /// value's own allocation when nothing else holds it (see
+    /// `State::saved_value`).
+    pub(crate) fn saved_value<V: Any + Send + Sync>(
+        &self,
+        type_id: TypeId,
+        key: Key,
+        value: V,
+        validators: Option<Arc<Validators>>,
+        bytes: usize,
+    ) {
+        let mut state = lock(&self.state);
+        let (garbage, replaced) =
+            state.saved_value(&self.values, type_id, key, value, validators, bytes);
+        self.stores.fetch_add(1, Ordering::Release);
+        drop(state);
+        self.collect(garbage);
+        drop(replaced);
     }
 
     /// Caches a value as the newest of its member key, without a request;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::fetch::with_path;
 use super::{conditions, envelope};
-use crate::cache::{Key, Kind, Loaded, Validators};
+use crate::cache::{Key, Kind, Validators};
 use crate::error::Delivery;
 use crate::http::{Call, IDEMPOTENCY_KEY};
 use crate::shared;
@@ -297,19 +297,17 @@ pub(super) fn record<M: Model>(
     bytes: usize,
 ) -> M {
     saved.set_etag(validators.as_ref().and_then(|v| v.etag.clone()));
-    let member = saved.id().map(|id| {
-        let key = with_path(
-            |path| M::write_member_path(&saved.params(), id, path),
-            |path| Key::new(TypeId::of::<M>(), Kind::Member, path),
-        );
-        let loaded = Loaded {
-            value: Arc::new(saved.clone()),
-            validators,
-            bytes,
-            age: std::time::Duration::ZERO,
-        };
-        (key, loaded)
-    });
-    client.cache().saved(TypeId::of::<M>(), member);
+    match saved.id() {
+        Some(id) => {
+            let key = with_path(
+                |path| M::write_member_path(&saved.params(), id, path),
+                |path| Key::new(TypeId::of::<M>(), Kind::Member, path),
+            );
+            client
+                .cache()
+                .saved_value(TypeId::of::<M>(), key, saved.clone(), validators, bytes);
+        }
+        None => client.cache().saved(TypeId::of::<M>(), None),
+    }
     saved
 }

@@ -4,10 +4,19 @@
 //! priming stores a value without a request, a clear forgets everything.
 //! What each takes out comes back as [`Garbage`].
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Garbage, State, Stored, Values};
-use crate::cache::{Key, Kind, Loaded};
+use quick_cache::sync::{EntryAction, EntryResult};
+
+use super::{Garbage, State, Stored, Values, weigh};
+use crate::cache::clock::Arrival;
+use crate::cache::{Key, Kind, Loaded, Validators};
+
+/// What a write into a cached value's own allocation took out of it: the
+/// old value and its validators, to drop once unlocked.
+pub(in crate::cache) type Replaced<V> = Option<(V, Option<Arc<Validators>>)>;
 
 impl State {
     /// A successful write of a member of `type_id`: `member`, if given (a
@@ -28,6 +37,80 @@ impl State {
             self.insert(values, key, stored, &mut garbage);
         }
         garbage
+    }
+
+    /// A successful write of the member `key` of `type_id`, whose answer is
+    /// `value`: as [`State::saved`] with that member, but without a new
+    /// allocation where it can. If the key's cached value is a `V` that
+    /// nothing outside the store holds (its `Arc` is unique), and `value`
+    /// weighs no more, `value` is written into that very allocation: the
+    /// key, the `Arc` and the entry's place in the store stay, and the old
+    /// value comes back to be dropped unlocked. A value someone holds is
+    /// never changed: it is replaced by a new `Arc`, as is a heavier one,
+    /// whose insert may have to evict.
+    ///
+    /// A save of a cached member so keeps no new allocation and frees none
+    /// the store kept (ARCHITECTURE.md, "A save writes into the value it
+    /// replaces"). One that falls back to the insert counts as two accesses
+    /// in the eviction policy, the entry's and the insert's.
+    pub(in crate::cache) fn saved_value<V: Any + Send + Sync>(
+        &mut self,
+        values: &Values,
+        type_id: TypeId,
+        key: Key,
+        value: V,
+        validators: Option<Arc<Validators>>,
+        bytes: usize,
+    ) -> (Garbage, Replaced<V>) {
+        let number = self.next_number();
+        let mut garbage = Garbage::default();
+        self.invalidate_collections(values, type_id, number, &mut garbage);
+        self.raise_floor(key.borrowed(), number);
+        let weight = weigh(&key, bytes);
+        let mut new = Some((value, validators));
+        // Under the store's write lock for the key's shard: no hit reads
+        // the entry while it changes, and a unique `Arc` has no reader.
+        let entry = values.entry(&key, None, |_, stored| {
+            if weight > stored.weight {
+                return EntryAction::Retain(None);
+            }
+            // The new value is taken only once it has somewhere to go.
+            let Some(slot) = Arc::get_mut(&mut stored.value).and_then(|v| v.downcast_mut::<V>())
+            else {
+                return EntryAction::Retain(None);
+            };
+            let Some((value, validators)) = new.take() else {
+                return EntryAction::Retain(None);
+            };
+            let old = std::mem::replace(slot, value);
+            let old_validators = std::mem::replace(&mut stored.validators, validators);
+            stored.number = number;
+            stored.arrived = Arrival::ago(Duration::ZERO);
+            stored.weight = weight;
+            stored.bytes = bytes;
+            EntryAction::Retain(Some((old, old_validators)))
+        });
+        let replaced = match entry {
+            EntryResult::Retained(replaced) => replaced,
+            // No value (the guard of the vacant key is dropped unfilled, at
+            // the end of this statement, before the insert below), or one
+            // this could not write into.
+            EntryResult::Vacant(_)
+            | EntryResult::Replaced(..)
+            | EntryResult::Removed(..)
+            | EntryResult::Timeout => None,
+        };
+        if let Some((value, validators)) = new {
+            let loaded = Loaded {
+                value: Arc::new(value),
+                validators,
+                bytes,
+                age: Duration::ZERO,
+            };
+            let stored = Stored::new(&key, number, loaded);
+            self.insert(values, key, stored, &mut garbage);
+        }
+        (garbage, replaced)
     }
 
     /// A value is cached as the newest of its member key, with no request
