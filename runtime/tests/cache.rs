@@ -526,12 +526,13 @@ async fn c9_a_save_caches_the_saved_value_and_invalidates_collections() {
 
 #[tokio::test]
 async fn c9_saving_a_cached_member_again_caches_each_answer() {
-    // The second and third saves find the member cached: the second's
-    // value is held by nobody, so it is written into (ARCHITECTURE.md, "A
-    // save writes into the value it replaces"); the third's is held, and
-    // what a caller holds never changes.
+    // The second and third saves find the member cached, and their
+    // answers weigh the same: the second's value is held by nobody, so it
+    // is written into (ARCHITECTURE.md, "A save writes into the value it
+    // replaces"); the third's is held, and what a caller holds never
+    // changes.
     let (server, client) = setup().await;
-    for name in ["one", "two", "three"] {
+    for name in ["one", "two", "six"] {
         server.on("PUT", "/users/7", Reply::json(200, user_json(7, name)));
     }
 
@@ -542,7 +543,7 @@ async fn c9_saving_a_cached_member_again_caches_each_answer() {
     assert_eq!(held.name, "two");
     User::new(7, "c").save(&client).await.unwrap();
     assert_eq!(held.name, "two", "a value handed out never changes");
-    assert_eq!(User::fetch(&client, (), 7).await.unwrap().name, "three");
+    assert_eq!(User::fetch(&client, (), 7).await.unwrap().name, "six");
 
     assert_eq!(server.count("PUT", "/users/7"), 3);
     assert_eq!(

@@ -642,18 +642,63 @@ async fn a_save_never_changes_a_value_someone_holds() {
 }
 
 #[tokio::test]
-async fn a_heavier_save_is_inserted_and_weighed_anew() {
-    let cache = Arc::new(Cache::default());
+async fn a_heavier_save_is_inserted_and_the_store_stays_within_its_bytes() {
+    // One shard of 1,000 bytes; "/a" and "/b" weigh 4 + 2 + 96 each.
+    let cache = Arc::new(Cache::new(1_000));
     let ty = TypeId::of::<u32>();
     cache.saved_value(ty, key("/a"), 1_u32, None, 4);
+    cache.saved_value(ty, key("/b"), 1_u32, None, 4);
+    assert_eq!(cache.stats().bytes, 204);
+    // 850 + 98: written in place, "/a" and "/b" would weigh 1,050.
+    cache.saved_value(ty, key("/a"), 2_u32, None, 850);
+    let stats = cache.stats();
+    assert!(stats.bytes <= 1_000, "{} bytes", stats.bytes);
+    assert!(stats.evictions >= 1, "room was made by evicting");
+    // And a lighter one, written in place: the weight follows it down.
+    cache.saved_value(ty, key("/b"), 3_u32, None, 4);
+    cache.saved_value(ty, key("/b"), 4_u32, None, 2);
+    assert_eq!(hit(&cache, "/b"), Some(4));
     let light = cache.stats().bytes;
-    cache.saved_value(ty, key("/a"), 2_u32, None, 4_004);
-    assert_eq!(cache.stats().bytes, light + 4_000);
-    assert_eq!(hit(&cache, "/a"), Some(2));
-    // And back to the light one, written in place: the weight follows.
+    cache.saved_value(ty, key("/b"), 5_u32, None, 1);
+    assert_eq!(cache.stats().bytes, light - 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_save_in_place_replaces_the_validators_and_the_arrival() {
+    let cache = Arc::new(Cache::default());
+    let ty = TypeId::of::<u32>();
+    let tag = |etag: &str| {
+        Some(Arc::new(Validators {
+            etag: Some(etag.to_owned()),
+            last_modified: None,
+        }))
+    };
+    let address = |cache: &Arc<Cache>| Arc::as_ptr(&value_of(cache, "/a")).cast::<()>();
+    cache.saved_value(ty, key("/a"), 1_u32, tag("\"v1\""), 4);
+    let first = address(&cache);
+    cache.saved_value(ty, key("/a"), 2_u32, tag("\"v2\""), 4);
+    let (value, etag) = captured(&cache, true).expect("revalidatable");
+    assert_eq!(Arc::as_ptr(&value).cast::<()>(), first, "written in place");
+    assert_eq!(value.downcast_ref::<u32>(), Some(&2));
+    assert_eq!(etag.as_deref(), Some("\"v2\""));
+    drop(value);
+    // Its arrival is the save's, however old the allocation it went into:
+    // 70 s after the first save, 20 s after this one, fresh for 60 s.
+    tokio::time::advance(Duration::from_secs(50)).await;
     cache.saved_value(ty, key("/a"), 3_u32, None, 4);
-    assert_eq!(cache.stats().bytes, light);
-    assert_eq!(hit(&cache, "/a"), Some(3));
+    assert_eq!(address(&cache), first, "written in place");
+    assert!(captured(&cache, true).is_none(), "no validators any more");
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let max_age = Policy {
+        max_age: Some(Duration::from_secs(60)),
+        ..Policy::PLAIN
+    };
+    let mut seen = Seen::Nothing;
+    let fresh = cache.hit(key("/a").borrowed(), max_age, &mut seen);
+    assert_eq!(
+        fresh.and_then(|v| v.downcast_ref::<u32>().copied()),
+        Some(3)
+    );
 }
 
 #[tokio::test]

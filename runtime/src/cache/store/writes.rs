@@ -12,11 +12,18 @@ use quick_cache::sync::{EntryAction, EntryResult};
 
 use super::{Garbage, State, Stored, Values, weigh};
 use crate::cache::clock::Arrival;
-use crate::cache::{Key, Kind, Loaded, Validators};
+use crate::cache::{Key, Kind, Loaded, Validators, Value};
 
-/// What a write into a cached value's own allocation took out of it: the
-/// old value and its validators, to drop once unlocked.
-pub(in crate::cache) type Replaced<V> = Option<(V, Option<Arc<Validators>>)>;
+/// What a save that rewrote a cached entry took out of it, to drop once
+/// unlocked: the old value (moved out of its allocation, or that allocation
+/// itself when someone else still holds it), its validators, and the key
+/// the save looked the entry up with (the entry keeps its own).
+pub(in crate::cache) struct Replaced<V> {
+    _moved: Option<V>,
+    _held: Option<Value>,
+    _validators: Option<Arc<Validators>>,
+    _key: Key,
+}
 
 impl State {
     /// A successful write of a member of `type_id`: `member`, if given (a
@@ -40,19 +47,22 @@ impl State {
     }
 
     /// A successful write of the member `key` of `type_id`, whose answer is
-    /// `value`: as [`State::saved`] with that member, but without a new
-    /// allocation where it can. If the key's cached value is a `V` that
-    /// nothing outside the store holds (its `Arc` is unique), and `value`
-    /// weighs no more, `value` is written into that very allocation: the
-    /// key, the `Arc` and the entry's place in the store stay, and the old
-    /// value comes back to be dropped unlocked. A value someone holds is
-    /// never changed: it is replaced by a new `Arc`, as is a heavier one,
-    /// whose insert may have to evict.
+    /// `value`: as [`State::saved`] with that member, but rewriting the
+    /// key's entry where it can rather than replacing it. If the key has a
+    /// value and `value` weighs no more, the entry is rewritten in place,
+    /// under the store's shard write lock (no hit reads it meanwhile): its
+    /// key and its place in the eviction order stay, and `value` moves into
+    /// the cached value's own allocation when that `Arc` is unique (no
+    /// caller, flight or revalidation holds it), or into a new `Arc` when
+    /// it is not, so that a value anyone holds never changes. What the
+    /// entry held comes back to be dropped unlocked. A key with no value,
+    /// and a heavier value (whose insert may have to evict), are inserted
+    /// as [`State::saved`] does; the heavier one so counts as two accesses
+    /// in the eviction policy, the entry's and the insert's.
     ///
     /// A save of a cached member so keeps no new allocation and frees none
     /// the store kept (ARCHITECTURE.md, "A save writes into the value it
-    /// replaces"). One that falls back to the insert counts as two accesses
-    /// in the eviction policy, the entry's and the insert's.
+    /// replaces"); its lookup key is allocated and freed, unlocked.
     pub(in crate::cache) fn saved_value<V: Any + Send + Sync>(
         &mut self,
         values: &Values,
@@ -61,56 +71,77 @@ impl State {
         value: V,
         validators: Option<Arc<Validators>>,
         bytes: usize,
-    ) -> (Garbage, Replaced<V>) {
+    ) -> (Garbage, Option<Replaced<V>>) {
         let number = self.next_number();
         let mut garbage = Garbage::default();
         self.invalidate_collections(values, type_id, number, &mut garbage);
         self.raise_floor(key.borrowed(), number);
         let weight = weigh(&key, bytes);
         let mut new = Some((value, validators));
-        // Under the store's write lock for the key's shard: no hit reads
-        // the entry while it changes, and a unique `Arc` has no reader.
-        let entry = values.entry(&key, None, |_, stored| {
-            if weight > stored.weight {
-                return EntryAction::Retain(None);
+        // Membership changes only under the cache lock, held here: a key
+        // found now is found by `entry`, which then never makes a
+        // placeholder (a vacant key is one extra allocation and lock).
+        let rewritten = if values.contains_key(&key.borrowed()) {
+            let entry = values.entry(&key, Some(Duration::ZERO), |_, stored| {
+                if weight > stored.weight {
+                    return EntryAction::Retain(None);
+                }
+                let Some((value, validators)) = new.take() else {
+                    return EntryAction::Retain(None);
+                };
+                let (moved, held) =
+                    match Arc::get_mut(&mut stored.value).and_then(|v| v.downcast_mut::<V>()) {
+                        Some(slot) => (Some(std::mem::replace(slot, value)), None),
+                        None => {
+                            let fresh: Value = Arc::new(value);
+                            (None, Some(std::mem::replace(&mut stored.value, fresh)))
+                        }
+                    };
+                let old_validators = std::mem::replace(&mut stored.validators, validators);
+                stored.number = number;
+                stored.arrived = Arrival::ago(Duration::ZERO);
+                stored.weight = weight;
+                stored.bytes = bytes;
+                EntryAction::Retain(Some((moved, held, old_validators)))
+            });
+            match entry {
+                EntryResult::Retained(rewritten) => rewritten,
+                // Not reached (see above); the guard of a vacant key is
+                // dropped unfilled before the insert below.
+                EntryResult::Vacant(guard) => {
+                    drop(guard);
+                    None
+                }
+                EntryResult::Replaced(..) | EntryResult::Removed(..) | EntryResult::Timeout => None,
             }
-            // The new value is taken only once it has somewhere to go.
-            let Some(slot) = Arc::get_mut(&mut stored.value).and_then(|v| v.downcast_mut::<V>())
-            else {
-                return EntryAction::Retain(None);
-            };
-            let Some((value, validators)) = new.take() else {
-                return EntryAction::Retain(None);
-            };
-            let old = std::mem::replace(slot, value);
-            let old_validators = std::mem::replace(&mut stored.validators, validators);
-            stored.number = number;
-            stored.arrived = Arrival::ago(Duration::ZERO);
-            stored.weight = weight;
-            stored.bytes = bytes;
-            EntryAction::Retain(Some((old, old_validators)))
-        });
-        let replaced = match entry {
-            EntryResult::Retained(replaced) => replaced,
-            // No value (the guard of the vacant key is dropped unfilled, at
-            // the end of this statement, before the insert below), or one
-            // this could not write into.
-            EntryResult::Vacant(_)
-            | EntryResult::Replaced(..)
-            | EntryResult::Removed(..)
-            | EntryResult::Timeout => None,
+        } else {
+            None
         };
-        if let Some((value, validators)) = new {
-            let loaded = Loaded {
-                value: Arc::new(value),
-                validators,
-                bytes,
-                age: Duration::ZERO,
-            };
-            let stored = Stored::new(&key, number, loaded);
-            self.insert(values, key, stored, &mut garbage);
+        match (rewritten, new) {
+            (Some((moved, held, validators)), _) => {
+                let replaced = Replaced {
+                    _moved: moved,
+                    _held: held,
+                    _validators: validators,
+                    _key: key,
+                };
+                (garbage, Some(replaced))
+            }
+            (None, Some((value, validators))) => {
+                let loaded = Loaded {
+                    value: Arc::new(value),
+                    validators,
+                    bytes,
+                    age: Duration::ZERO,
+                };
+                let stored = Stored::new(&key, number, loaded);
+                self.insert(values, key, stored, &mut garbage);
+                (garbage, None)
+            }
+            // The value went into the entry, which then reported nothing:
+            // not reached, `Retain` hands back what it took out.
+            (None, None) => (garbage, None),
         }
-        (garbage, replaced)
     }
 
     /// A value is cached as the newest of its member key, with no request
