@@ -114,7 +114,7 @@ async fn a_held_but_unpolled_caller_does_not_stall_the_others() {
 #[tokio::test]
 async fn destroying_a_key_with_nothing_in_flight_removes_its_entry() {
     let cache = Arc::new(Cache::default());
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 1_u32, None, 4);
     assert_eq!(cache.entry_count(), 1);
     cache.destroyed(&key("/a"));
     assert_eq!(cache.entry_count(), 0);
@@ -167,7 +167,7 @@ async fn c5_a_waiter_resolving_after_a_newer_write_gets_the_newer_value() {
     // The load finishes; `late` resolves with its value...
     assert_eq!(late.await.unwrap().downcast_ref::<u32>(), Some(&1));
     // ...then a write stores a newer value before `early` is polled again.
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(9))));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 9_u32, None, 4);
     let Poll::Ready(Ok(got)) = poll_once(early.as_mut()) else {
         panic!("the outcome is set");
     };
@@ -462,22 +462,17 @@ async fn an_invalidated_collection_does_not_keep_its_value() {
     }));
     drop(load.await.unwrap());
     assert_eq!(cache.entry_count(), 1);
-    cache.saved(TypeId::of::<u32>(), None); // invalidates every u32 collection
+    cache.saved(TypeId::of::<u32>()); // invalidates every u32 collection
     assert_eq!(Arc::strong_count(&held), 1, "the value is dropped");
     assert_eq!(cache.entry_count(), 0, "and its entry removed");
 }
 
-/// A value with an `ETag`.
-fn tagged(n: u32, etag: &str) -> Loaded {
-    Loaded {
-        value: Arc::new(n),
-        validators: Some(Arc::new(Validators {
-            etag: Some(etag.to_owned()),
-            last_modified: None,
-        })),
-        bytes: 4,
-        age: Duration::ZERO,
-    }
+/// Validators of just an `ETag`.
+fn tag(etag: &str) -> Option<Arc<Validators>> {
+    Some(Arc::new(Validators {
+        etag: Some(etag.to_owned()),
+        last_modified: None,
+    }))
 }
 
 /// What a get hands its load to revalidate: the value's `Arc` and its
@@ -500,14 +495,13 @@ fn captured(cache: &Arc<Cache>, reload: bool) -> Option<(Value, Option<String>)>
 async fn r7_a_load_captures_the_valid_value_and_its_validators_only() {
     let cache = Arc::new(Cache::default());
     assert!(captured(&cache, true).is_none(), "nothing cached");
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 1_u32, None, 4);
     assert!(
         captured(&cache, true).is_none(),
         "a value without validators"
     );
-    let value = tagged(2, "\"v2\"");
-    let held = Arc::clone(&value.value);
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 2_u32, tag("\"v2\""), 4);
+    let held = value_of(&cache, "/a");
     let (revalidated, etag) = captured(&cache, true).expect("a value to revalidate");
     assert!(Arc::ptr_eq(&revalidated, &held));
     assert_eq!(etag.as_deref(), Some("\"v2\""));
@@ -519,9 +513,8 @@ async fn r7_a_load_captures_the_valid_value_and_its_validators_only() {
 #[tokio::test]
 async fn r7_a_not_modified_load_stores_the_captured_arc_as_the_newest() {
     let cache = Arc::new(Cache::default());
-    let value = tagged(1, "\"v1\"");
-    let held = Arc::clone(&value.value);
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), value)));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 1_u32, tag("\"v1\""), 4);
+    let held = value_of(&cache, "/a");
     let reload = waiter(
         cache.get(key("/a").borrowed(), Policy::RELOAD, |_, revalidate, _| {
             let revalidate = revalidate.expect("a value to revalidate");
@@ -538,7 +531,7 @@ async fn r7_a_not_modified_load_stores_the_captured_arc_as_the_newest() {
 #[tokio::test]
 async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
     let cache = Arc::new(Cache::default());
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(1, "\"v1\""))));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 1_u32, tag("\"v1\""), 4);
     let (answer, answered) = tokio::sync::oneshot::channel::<()>();
     let mut reload = waiter(cache.get(
         key("/a").borrowed(),
@@ -552,7 +545,7 @@ async fn r7_a_not_modified_answer_loses_to_a_write_after_its_start() {
         },
     ));
     assert!(poll_once(reload.as_mut()).is_pending());
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), tagged(2, "\"v2\""))));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 2_u32, tag("\"v2\""), 4);
     answer.send(()).unwrap();
     let got = reload.await.unwrap();
     assert_eq!(got.downcast_ref::<u32>(), Some(&2), "C5: the newer write");
@@ -571,7 +564,7 @@ fn peek(cache: &Arc<Cache>, key: &Key) -> Option<u32> {
 async fn invalidating_a_member_leaves_collections_and_refuses_older_loads() {
     let cache = Arc::new(Cache::default());
     let list = Key::new(TypeId::of::<u32>(), Kind::Collection, "/");
-    cache.saved(TypeId::of::<u32>(), Some((key("/a"), loaded(1))));
+    cache.saved_value(TypeId::of::<u32>(), key("/a"), 1_u32, None, 4);
     let load = waiter(cache.get(list.borrowed(), Policy::PLAIN, |_, _, _| {
         Box::pin(ready(Ok(loaded(10))))
     }));
@@ -667,12 +660,6 @@ async fn a_heavier_save_is_inserted_and_the_store_stays_within_its_bytes() {
 async fn a_save_in_place_replaces_the_validators_and_the_arrival() {
     let cache = Arc::new(Cache::default());
     let ty = TypeId::of::<u32>();
-    let tag = |etag: &str| {
-        Some(Arc::new(Validators {
-            etag: Some(etag.to_owned()),
-            last_modified: None,
-        }))
-    };
     let address = |cache: &Arc<Cache>| Arc::as_ptr(&value_of(cache, "/a")).cast::<()>();
     cache.saved_value(ty, key("/a"), 1_u32, tag("\"v1\""), 4);
     let first = address(&cache);

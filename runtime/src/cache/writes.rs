@@ -10,25 +10,21 @@ use super::store::Garbage;
 use super::{Cache, Key, Loaded, Validators, lock};
 
 impl Cache {
-    /// Records a successful write of a member: `member`, if given, becomes
-    /// the newest value of its key, with the validators of the write's
-    /// answer, and every collection of the type is invalidated.
-    pub(crate) fn saved(&self, type_id: TypeId, member: Option<(Key, Loaded)>) {
+    /// Records a successful write of a member of `type_id` with no value
+    /// to cache (see `State::saved`): every collection of the type is
+    /// invalidated.
+    pub(crate) fn saved(&self, type_id: TypeId) {
         let mut state = lock(&self.state);
-        let stores = member.is_some();
-        let garbage = state.saved(&self.values, type_id, member);
-        if stores {
-            self.stores.fetch_add(1, Ordering::Release);
-        }
+        let garbage = state.saved(&self.values, type_id);
         drop(state);
         self.collect(garbage);
     }
 
     /// Records a successful write of the member `key`, whose answer is
-    /// `value` (with its validators, and the length of its body): as
-    /// [`Cache::saved`] with that member, writing `value` into the cached
-    /// value's own allocation when nothing else holds it (see
-    /// `State::saved_value`).
+    /// `value` (with its validators, and the length of its body): the
+    /// type's collections are invalidated, and `value` becomes the newest
+    /// of its key, written into the cached value's own allocation when
+    /// nothing else holds it (see `State::saved_value`).
     pub(crate) fn saved_value<V: Any + Send + Sync>(
         &self,
         type_id: TypeId,

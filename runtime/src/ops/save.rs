@@ -271,7 +271,7 @@ pub(super) fn written_but_unread<M: Model>(client: &Client, value: &M) {
                 .cache()
                 .destroyed(&Key::new(TypeId::of::<M>(), Kind::Member, &path));
         }
-        None => client.cache().saved(TypeId::of::<M>(), None),
+        None => client.cache().saved(TypeId::of::<M>()),
     }
 }
 
@@ -307,7 +307,7 @@ pub(super) fn record<M: Model>(
                 .cache()
                 .saved_value(TypeId::of::<M>(), key, saved.clone(), validators, bytes);
         }
-        None => client.cache().saved(TypeId::of::<M>(), None),
+        None => client.cache().saved(TypeId::of::<M>()),
     }
     saved
 }

@@ -406,7 +406,7 @@ fn handler(cache: Weak<Cache>, shared: Weak<Shared>) -> Handler {
                 match invalidation.kind {
                     WriteKind::Saved => {
                         cache.invalidated(&key);
-                        cache.saved(type_id, None);
+                        cache.saved(type_id);
                     }
                     WriteKind::Destroyed => cache.destroyed(&key),
                 }

@@ -26,29 +26,28 @@ pub(in crate::cache) struct Replaced<V> {
 }
 
 impl State {
-    /// A successful write of a member of `type_id`: `member`, if given (a
-    /// member key), becomes the newest value of its key, with its
-    /// validators, and every collection of the type is invalidated.
-    pub(in crate::cache) fn saved(
-        &mut self,
-        values: &Values,
-        type_id: TypeId,
-        member: Option<(Key, Loaded)>,
-    ) -> Garbage {
-        let number = self.next_number();
+    /// A successful write of a member of `type_id` with no value to cache
+    /// (a create answered without an id, a write whose answer could not be
+    /// read, another process's save): every collection of the type is
+    /// invalidated.
+    pub(in crate::cache) fn saved(&mut self, values: &Values, type_id: TypeId) -> Garbage {
         let mut garbage = Garbage::default();
-        self.invalidate_collections(values, type_id, number, &mut garbage);
-        if let Some((key, loaded)) = member {
-            self.raise_floor(key.borrowed(), number);
-            let stored = Stored::new(&key, number, loaded);
-            self.insert(values, key, stored, &mut garbage);
-        }
+        self.wrote(values, type_id, &mut garbage);
         garbage
     }
 
+    /// What every write of a member of `type_id` does first: takes the next
+    /// number, and invalidates the type's collections with it.
+    fn wrote(&mut self, values: &Values, type_id: TypeId, garbage: &mut Garbage) -> u64 {
+        let number = self.next_number();
+        self.invalidate_collections(values, type_id, number, garbage);
+        number
+    }
+
     /// A successful write of the member `key` of `type_id`, whose answer is
-    /// `value`: as [`State::saved`] with that member, but rewriting the
-    /// key's entry where it can rather than replacing it. If the key has a
+    /// `value`: the type's collections are invalidated ([`State::saved`]),
+    /// and `value` becomes the newest of its key, rewriting the key's entry
+    /// where it can rather than replacing it. If the key has a
     /// value and `value` weighs no more, the entry is rewritten in place,
     /// under the store's shard write lock (no hit reads it meanwhile): its
     /// key and its place in the eviction order stay, and `value` moves into
@@ -57,7 +56,7 @@ impl State {
     /// it is not, so that a value anyone holds never changes. What the
     /// entry held comes back to be dropped unlocked. A key with no value,
     /// and a heavier value (whose insert may have to evict), are inserted
-    /// as [`State::saved`] does; the heavier one so counts as two accesses
+    /// as a load's answer is; the heavier one so counts as two accesses
     /// in the eviction policy, the entry's and the insert's.
     ///
     /// A save of a cached member so keeps no new allocation and frees none
@@ -72,9 +71,8 @@ impl State {
         validators: Option<Arc<Validators>>,
         bytes: usize,
     ) -> (Garbage, Option<Replaced<V>>) {
-        let number = self.next_number();
         let mut garbage = Garbage::default();
-        self.invalidate_collections(values, type_id, number, &mut garbage);
+        let number = self.wrote(values, type_id, &mut garbage);
         self.raise_floor(key.borrowed(), number);
         let weight = weigh(&key, bytes);
         let mut new = Some((value, validators));
@@ -164,9 +162,8 @@ impl State {
     /// load that started before now is cached for it, or joined) and every
     /// collection of the type is invalidated.
     pub(in crate::cache) fn destroyed(&mut self, values: &Values, key: &Key) -> Garbage {
-        let number = self.next_number();
         let mut garbage = Garbage::default();
-        self.invalidate_collections(values, key.type_id, number, &mut garbage);
+        let number = self.wrote(values, key.type_id, &mut garbage);
         self.evict(values, key, number, &mut garbage);
         garbage
     }
